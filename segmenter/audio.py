@@ -1,4 +1,4 @@
-"""Audio decoding: any supported file to 16 kHz mono float32 blocks, never the whole file at once."""
+"""Audio decoding: any supported file to 16 kHz mono float32 blocks, never whole in memory."""
 
 from __future__ import annotations
 

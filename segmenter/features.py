@@ -1,0 +1,161 @@
+"""FunASR's front end, streamed: Kaldi fbank, LFR stacking, CMVN, and per-frame energy.
+
+Frames are computed in fixed batches of `batch_frames`, so the output does not depend on how the
+audio was cut into blocks (not even in the last bit of a float).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LOG_FLOOR = np.finfo(np.float32).eps  # Kaldi floors mel energies at float epsilon
+INT16_SCALE = 32768.0  # Kaldi features are computed on 16-bit sample values
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """The `frontend_conf` of config.yaml (only what FSMN-VAD's front end uses)."""
+
+    fs: int = 16000
+    window: str = "hamming"
+    n_mels: int = 80
+    frame_length: int = 25
+    frame_shift: int = 10
+    dither: float = 0.0
+    lfr_m: int = 5
+    lfr_n: int = 1
+
+    @classmethod
+    def from_config(cls, frontend_conf: dict[str, Any]) -> FrontendConfig:
+        """Config from config.yaml; refuses front ends this implementation would get wrong."""
+        fields = {k: frontend_conf[k] for k in cls.__dataclass_fields__ if k in frontend_conf}
+        cfg = cls(**fields)
+        if cfg.window != "hamming" or cfg.dither != 0.0 or cfg.lfr_n != 1 or cfg.lfr_m % 2 != 1:
+            raise ValueError(
+                "unsupported front end: needs hamming window, dither 0, lfr_n 1, odd lfr_m"
+            )
+        return cfg
+
+    @property
+    def frame_samples(self) -> int:
+        return self.fs * self.frame_length // 1000
+
+    @property
+    def shift_samples(self) -> int:
+        return self.fs * self.frame_shift // 1000
+
+    def frames_in(self, n_samples: int) -> int:
+        """Number of Kaldi frames (snip_edges) in `n_samples` samples."""
+        if n_samples < self.frame_samples:
+            return 0
+        return (n_samples - self.frame_samples) // self.shift_samples + 1
+
+
+def mel_matrix(cfg: FrontendConfig, fft_size: int) -> np.ndarray:
+    """Kaldi's triangular mel filters (20 Hz to Nyquist), shape (fft_size // 2 + 1, n_mels)."""
+    mel = lambda f: 1127.0 * np.log(1.0 + np.asarray(f, np.float64) / 700.0)  # noqa: E731
+    low, high = mel(20.0), mel(cfg.fs / 2)
+    delta = (high - low) / (cfg.n_mels + 1)
+    left = low + delta * np.arange(cfg.n_mels)
+    center, right = left + delta, left + 2 * delta
+    bins = mel(np.arange(fft_size // 2) * cfg.fs / fft_size)[:, None]
+    up = (bins - left) / (center - left)
+    down = (right - bins) / (right - center)
+    weights = np.where(bins <= center, up, down)
+    weights[(bins <= left) | (bins >= right)] = 0.0
+    return np.vstack([weights, np.zeros((1, cfg.n_mels))])  # Nyquist bin has no weight
+
+
+class Fbank:
+    """Vectorized Kaldi fbank (snip_edges, DC removal, 0.97 pre-emphasis, power, log mel)."""
+
+    def __init__(self, cfg: FrontendConfig):
+        self.cfg = cfg
+        self.fft_size = 1 << (cfg.frame_samples - 1).bit_length()
+        n = cfg.frame_samples
+        self.window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(n) / (n - 1))
+        self.mel = mel_matrix(cfg, self.fft_size)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Log mel energies (n, n_mels) float32 of raw frames (n, frame_samples) in [-1, 1]."""
+        x = frames.astype(np.float64) * INT16_SCALE
+        x -= x.mean(axis=1, keepdims=True)
+        x[:, 1:] -= 0.97 * x[:, :-1].copy()
+        x[:, 0] *= 1.0 - 0.97
+        x *= self.window
+        spectrum = np.fft.rfft(x, n=self.fft_size, axis=1)
+        power = spectrum.real**2 + spectrum.imag**2
+        return np.log(np.maximum(power @ self.mel, LOG_FLOOR)).astype(np.float32)
+
+
+def frame_decibels(frames: np.ndarray) -> np.ndarray:
+    """FunASR's per-frame energy in dB of the float32 frames, as it computes it."""
+    return 10 * np.log10(np.sum(np.square(frames), axis=1) + 0.000001)
+
+
+class FeatureStream:
+    """Samples in, (LFR+CMVN features, frame dB) out, in fixed batches of frames.
+
+    LFR frame t stacks fbank frames t-m..t+m (m = (lfr_m - 1) // 2), repeating the first and
+    last frame at the file's edges, as FunASR's front end does.
+    """
+
+    def __init__(self, cfg: FrontendConfig, cmvn: np.ndarray, batch_frames: int = 1000):
+        self.cfg = cfg
+        self.fbank = Fbank(cfg)
+        self.cmvn = cmvn
+        self.batch_frames = batch_frames
+        self.context = (cfg.lfr_m - 1) // 2
+        self._samples = np.zeros(0, np.float32)  # starts at the next unframed frame
+        self._history: np.ndarray | None = None  # last 2*context fbank rows already framed
+        self._pending_db = np.zeros(0)  # dB of framed frames not yet emitted as LFR frames
+
+    def accept(self, samples: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Add audio; returns the (features, dB) batches that became complete."""
+        self._samples = np.concatenate([self._samples, np.asarray(samples, np.float32)])
+        out = []
+        cfg = self.cfg
+        need = (self.batch_frames - 1) * cfg.shift_samples + cfg.frame_samples
+        while len(self._samples) >= need:
+            out.append(self._frame(self.batch_frames, final=False))
+        return out
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Flush the rest at the end of the audio."""
+        n = self.cfg.frames_in(len(self._samples))
+        if n == 0 and self._history is None:
+            return []
+        return [self._frame(n, final=True)]
+
+    def _frames(self, n: int) -> np.ndarray:
+        """The next n raw frames (a strided view, no copy)."""
+        cfg = self.cfg
+        if n == 0:
+            return np.zeros((0, cfg.frame_samples), np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(self._samples, cfg.frame_samples)
+        return windows[: n * cfg.shift_samples : cfg.shift_samples]
+
+    def _frame(self, n: int, final: bool) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.cfg
+        frames = self._frames(n)
+        fbank = self.fbank(frames)
+        db = np.concatenate([self._pending_db, frame_decibels(frames)])
+        self._samples = self._samples[n * cfg.shift_samples :]
+        c = self.context
+        if self._history is None:  # file start: repeat the first frame
+            if n == 0:
+                return np.zeros((0, cfg.n_mels * cfg.lfr_m), np.float32), np.zeros(0)
+            self._history = np.repeat(fbank[:1], c, axis=0)
+        rows = np.concatenate([self._history, fbank])
+        if final:  # file end: repeat the last frame
+            rows = np.concatenate([rows, np.repeat(rows[-1:], c, axis=0)])
+        count = len(rows) - 2 * c
+        stacked = np.lib.stride_tricks.sliding_window_view(rows, (cfg.lfr_m, cfg.n_mels))
+        feats = stacked[:count, 0].reshape(count, cfg.lfr_m * cfg.n_mels)
+        feats = (feats + self.cmvn[0]) * self.cmvn[1]
+        self._history = rows[count:]
+        self._pending_db = db[count:]
+        return np.ascontiguousarray(feats, dtype=np.float32), db[:count]

@@ -1,0 +1,108 @@
+"""Model folders in the ModelScope/FunASR layout: model.pt, config.yaml, am.mvn.
+
+The bundled FSMN-VAD is the default; a local folder or a ModelScope id can replace it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+BUNDLED_MODEL_NAME = "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch"
+REQUIRED_FILES = ("model.pt", "config.yaml", "am.mvn")
+
+
+class ModelError(Exception):
+    """A model that cannot be found or loaded; the message is one line."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A resolved model folder with its parsed configuration and CMVN statistics."""
+
+    name: str
+    directory: Path
+    config: dict[str, Any]
+    cmvn: np.ndarray  # (2, dim) float32: shift to add, then scale to multiply
+    sha256: str  # of model.pt
+
+    @property
+    def weights(self) -> Path:
+        return self.directory / "model.pt"
+
+
+def bundled_model_dir() -> Path:
+    """The FSMN-VAD folder shipped inside the package."""
+    return Path(str(resources.files("segmenter") / "models" / "fsmn-vad"))
+
+
+def resolve_model(model: str | os.PathLike | None = None) -> ModelFiles:
+    """Find and parse a model: None (bundled), a local folder, or a ModelScope id."""
+    if model is None:
+        return _read_folder(BUNDLED_MODEL_NAME, bundled_model_dir())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return _read_folder(str(path), path)
+    if path.exists() or str(model).startswith((".", "/", "~")) or str(model).count("/") != 1:
+        raise ModelError(f"model {model}: not a model folder or a ModelScope id (owner/name)")
+    return _read_folder(str(model), _download(str(model)))
+
+
+def _download(model_id: str) -> Path:
+    """Fetch a ModelScope model into its cache (offline when already cached)."""
+    try:
+        from modelscope import snapshot_download
+    except ImportError as exc:
+        raise ModelError(f"model {model_id}: modelscope is not installed ({exc})") from None
+    try:
+        return Path(snapshot_download(model_id))
+    except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"model {model_id}: cannot download from ModelScope and not cached ({reason})"
+        ) from None
+
+
+def _read_folder(name: str, directory: Path) -> ModelFiles:
+    missing = [f for f in REQUIRED_FILES if not (directory / f).is_file()]
+    if missing:
+        raise ModelError(f"model {name}: {directory} lacks {', '.join(missing)}")
+    with open(directory / "config.yaml", encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    if not isinstance(config, dict) or "encoder_conf" not in config:
+        raise ModelError(f"model {name}: config.yaml has no encoder_conf")
+    return ModelFiles(
+        name=name,
+        directory=directory,
+        config=config,
+        cmvn=read_cmvn(directory / "am.mvn"),
+        sha256=_sha256(directory / "model.pt"),
+    )
+
+
+def read_cmvn(path: Path) -> np.ndarray:
+    """The <AddShift> and <Rescale> vectors of a Kaldi nnet-format am.mvn, as (2, dim)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    vectors: dict[str, list[float]] = {}
+    for tag, following in zip(lines, lines[1:], strict=False):
+        key = tag.split()[0] if tag.split() else ""
+        if key in ("<AddShift>", "<Rescale>") and following.startswith("<LearnRateCoef>"):
+            vectors[key] = [float(v) for v in following.split()[3:-1]]
+    if set(vectors) != {"<AddShift>", "<Rescale>"}:
+        raise ModelError(f"{path}: no <AddShift>/<Rescale> statistics")
+    return np.array([vectors["<AddShift>"], vectors["<Rescale>"]], dtype=np.float32)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,101 @@
+"""Decision settings of FunASR's FSMN-VAD endpoint detector, as one typed options object.
+
+Defaults are FunASR's; a model folder's `model_conf` (config.yaml) replaces them, and every field
+can be overridden per call. Times are in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# FunASR 1.4's offline end-silence schedule: (speech accumulated so far, end silence), in ms.
+# It is re-evaluated every `schedule_chunk_ms` of audio; see `VadOptions.dynamic_silence`.
+FUNASR_SILENCE_SCHEDULE: tuple[tuple[float, int], ...] = (
+    (10000, 2000),
+    (20000, 1000),
+    (30000, 800),
+    (40000, 600),
+    (50000, 400),
+    (60000, 200),
+    (float("inf"), 100),
+)
+
+# Settings that decide which frames are speech; set explicitly, they imply a fixed threshold.
+_FIXED_THRESHOLD_KEYS = ("max_end_silence_time", "speech_noise_thres")
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """Every setting of the endpoint state machine (FunASR's `model_conf` names and meanings).
+
+    dynamic_silence: FunASR 1.4's offline default. Every `schedule_chunk_ms` of audio the end
+        silence is taken from `silence_schedule` by how long the open segment has run, and the
+        speech/noise threshold is `schedule_speech_noise_thres`. When False, `max_end_silence_time`
+        and `speech_noise_thres` apply throughout (FunASR's behaviour when `max_end_silence_time`
+        is passed to `generate()`). Overriding either of those two turns the schedule off.
+    """
+
+    sample_rate: int = 16000
+    detect_mode: int = 1  # 1: many utterances; 0: stop after the first one
+    max_end_silence_time: int = 800
+    max_start_silence_time: int = 3000  # only in detect_mode 0
+    window_size_ms: int = 200
+    sil_to_speech_time_thres: int = 150
+    speech_to_sil_time_thres: int = 150
+    speech_2_noise_ratio: float = 1.0
+    do_extend: int = 1
+    lookback_time_start_point: int = 200
+    lookahead_time_end_point: int = 100
+    max_single_segment_time: int = 60000
+    snr_thres: float = -100.0
+    noise_frame_num_used_for_snr: int = 100
+    decibel_thres: float = -100.0
+    speech_noise_thres: float = 0.6
+    fe_prior_thres: float = 1e-4
+    sil_pdf_ids: tuple[int, ...] = (0,)
+    frame_in_ms: int = 10
+    frame_length_ms: int = 25
+    dynamic_silence: bool = True
+    silence_schedule: tuple[tuple[float, int], ...] = field(default=FUNASR_SILENCE_SCHEDULE)
+    schedule_speech_noise_thres: float = 0.5
+    schedule_chunk_ms: int = 60000
+
+    @classmethod
+    def from_config(cls, model_conf: dict[str, Any]) -> VadOptions:
+        """Options from a config.yaml `model_conf`; keys FunASR never reads are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in model_conf.items() if k in names}
+        if "sil_pdf_ids" in known:
+            known["sil_pdf_ids"] = tuple(known["sil_pdf_ids"])
+        return cls(**known)
+
+    def with_overrides(self, **overrides: Any) -> VadOptions:
+        """A copy with some settings replaced; unknown names raise TypeError.
+
+        A fixed end silence or threshold, given without `dynamic_silence`, turns the schedule
+        off: the caller asked for that value to hold.
+        """
+        if not overrides:
+            return self
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown VAD option(s): {', '.join(unknown)}")
+        if "dynamic_silence" not in overrides and any(
+            k in overrides for k in _FIXED_THRESHOLD_KEYS
+        ):
+            overrides = {**overrides, "dynamic_silence": False}
+        if "sil_pdf_ids" in overrides:
+            overrides["sil_pdf_ids"] = tuple(overrides["sil_pdf_ids"])
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready settings (the schedule's infinity written as null)."""
+        data = dataclasses.asdict(self)
+        data["sil_pdf_ids"] = list(self.sil_pdf_ids)
+        data["silence_schedule"] = [
+            [None if limit == float("inf") else limit, ms] for limit, ms in self.silence_schedule
+        ]
+        return data

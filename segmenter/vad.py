@@ -1,0 +1,162 @@
+"""The public engine: load FSMN-VAD once, then segment files, arrays or a live stream of blocks.
+
+vad = Vad.load()                       # bundled model, INT8, one thread
+vad.segments("meeting.wav")            # [Segment(start=890, end=22800), ...] in ms
+stream = vad.stream(max_end_silence_time=500)
+for block in blocks: print(stream.feed(block))
+print(stream.finish())
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio import SAMPLE_RATE, AudioInfo, open_audio
+from .decision import EndpointDetector
+from .features import FeatureStream, FrontendConfig
+from .model import ModelFiles, resolve_model
+from .network import NetworkStream, load_encoder, quantize_int8
+from .options import VadOptions
+
+PRECISIONS = ("int8", "fp32")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech, in milliseconds from the start of the recording."""
+
+    start: int
+    end: int
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+    def to_seconds(self) -> dict[str, float]:
+        return {"start": round(self.start / 1000, 3), "end": round(self.end / 1000, 3)}
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What one recording gave: its description and its speech segments."""
+
+    info: AudioInfo
+    segments: list[Segment]
+
+
+class VadStream:
+    """Segments a recording fed as 16 kHz mono float32 blocks of any size.
+
+    The FSMN memory and the state machine carry across blocks, so the segments do not depend on
+    how the audio was cut, and memory stays flat however long the recording is.
+    """
+
+    def __init__(self, vad: Vad, options: VadOptions):
+        self.features = FeatureStream(vad.frontend, vad.files.cmvn)
+        self.network = NetworkStream(vad.encoder, options.sil_pdf_ids)
+        self.detector = EndpointDetector(options, vad.frontend)
+        self.samples = 0
+
+    def feed(self, samples: np.ndarray) -> list[Segment]:
+        """Add audio; returns the segments that ended within what was seen so far."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.samples += len(samples)
+        return self._decide(self.features.accept(samples))
+
+    def finish(self) -> list[Segment]:
+        """End of the recording: returns the remaining segments."""
+        found = self._decide(self.features.finish())
+        return found + [Segment(*s) for s in self.detector.finish()]
+
+    def _decide(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[Segment]:
+        found = []
+        for feats, decibels in batches:
+            posteriors = self.network(feats)
+            found += [Segment(*s) for s in self.detector.push(posteriors, decibels, self.samples)]
+        return found
+
+
+class Vad:
+    """FSMN-VAD with FunASR's front end and decision logic; load once, use for many files."""
+
+    def __init__(self, files: ModelFiles, precision: str, options: VadOptions | None = None):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        self.files = files
+        self.frontend = FrontendConfig.from_config(files.config.get("frontend_conf", {}))
+        encoder = load_encoder(str(files.weights), files.config["encoder_conf"])
+        self.encoder, self.precision = (encoder, "fp32")
+        if precision == "int8":
+            self.encoder, self.precision = quantize_int8(encoder)
+        self.options = options or VadOptions.from_config(files.config.get("model_conf", {}))
+
+    @classmethod
+    def load(
+        cls,
+        model: str | os.PathLike | None = None,
+        precision: str = "int8",
+        threads: int | None = 1,
+        **overrides: Any,
+    ) -> Vad:
+        """Load a model (None: the bundled one; a folder; or a ModelScope id).
+
+        `threads` sets torch's intra-op threads for this process (None leaves it alone);
+        `overrides` replace decision settings from the model's config.
+        """
+        if threads is not None:
+            torch.set_num_threads(threads)
+        files = resolve_model(model)
+        options = VadOptions.from_config(files.config.get("model_conf", {}))
+        return cls(files, precision, options.with_overrides(**overrides))
+
+    @property
+    def model_info(self) -> dict[str, str]:
+        return {"name": self.files.name, "sha256": self.files.sha256, "precision": self.precision}
+
+    def stream(self, **overrides: Any) -> VadStream:
+        """A new streaming session; `overrides` replace decision settings for it alone."""
+        return VadStream(self, self.options.with_overrides(**overrides))
+
+    def segments(self, audio: str | os.PathLike | np.ndarray, **overrides: Any) -> list[Segment]:
+        """Speech segments of a file, or of 16 kHz mono float32 samples."""
+        if isinstance(audio, np.ndarray):
+            stream = self.stream(**overrides)
+            return stream.feed(audio) + stream.finish()
+        return self.process_file(audio, **overrides).segments
+
+    def process_file(
+        self, path: str | os.PathLike, *, channel: int | None = None, **overrides: Any
+    ) -> FileResult:
+        """Decode a file block by block and segment it."""
+        stream = self.stream(**overrides)
+        found: list[Segment] = []
+        with open_audio(path, channel=channel) as audio:
+            for block in audio:
+                found += stream.feed(block)
+            info = audio.info
+        return FileResult(info=info, segments=found + stream.finish())
+
+
+def segments_document(result: FileResult, vad: Vad, options: VadOptions) -> dict[str, Any]:
+    """The per-file JSON document (times in seconds, millisecond precision)."""
+    return {
+        "audio": {
+            "path": result.info.path,
+            "duration": round(result.info.duration, 3),
+            "sample_rate": result.info.sample_rate,
+            "channels": result.info.channels,
+            "format": result.info.format,
+        },
+        "model": vad.model_info,
+        "options": options.to_dict(),
+        "segments": [s.to_seconds() for s in result.segments],
+        "speech_duration": round(sum(s.duration for s in result.segments) / 1000, 3),
+    }
+
+
+__all__ = ["SAMPLE_RATE", "FileResult", "Segment", "Vad", "VadOptions", "VadStream"]
