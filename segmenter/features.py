@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 LOG_FLOOR = np.finfo(np.float32).eps  # Kaldi floors mel energies at float epsilon
-INT16_SCALE = 32768.0  # Kaldi features are computed on 16-bit sample values
+# Kaldi works on 16-bit sample values; scaling by 2**15 is exact, so it is applied to the power
+# spectrum (2**30) through the mel weights instead of to every sample.
+POWER_SCALE = float(2**30)
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,13 @@ class Fbank:
         self.fft_size = 1 << (cfg.frame_samples - 1).bit_length()
         n = cfg.frame_samples
         self.window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(n) / (n - 1))
-        self.mel = mel_matrix(cfg, self.fft_size)
+        self.mel = mel_matrix(cfg, self.fft_size) * POWER_SCALE
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Log mel energies (n, n_mels) float32 of raw frames (n, frame_samples) in [-1, 1]."""
-        x = frames.astype(np.float64) * INT16_SCALE
+        x = frames.astype(np.float64)
         x -= x.mean(axis=1, keepdims=True)
-        x[:, 1:] -= 0.97 * x[:, :-1].copy()
+        x[:, 1:] -= 0.97 * x[:, :-1]
         x[:, 0] *= 1.0 - 0.97
         x *= self.window
         spectrum = np.fft.rfft(x, n=self.fft_size, axis=1)
@@ -154,8 +156,9 @@ class FeatureStream:
             rows = np.concatenate([rows, np.repeat(rows[-1:], c, axis=0)])
         count = len(rows) - 2 * c
         stacked = np.lib.stride_tricks.sliding_window_view(rows, (cfg.lfr_m, cfg.n_mels))
-        feats = stacked[:count, 0].reshape(count, cfg.lfr_m * cfg.n_mels)
-        feats = (feats + self.cmvn[0]) * self.cmvn[1]
+        feats = stacked[:count, 0].reshape(count, cfg.lfr_m * cfg.n_mels)  # overlapping view
+        feats = feats + self.cmvn[0]
+        feats *= self.cmvn[1]
         self._history = rows[count:]
         self._pending_db = db[count:]
-        return np.ascontiguousarray(feats, dtype=np.float32), db[:count]
+        return feats, db[:count]

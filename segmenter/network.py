@@ -55,7 +55,7 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         projected, past = self.fsmn_block(self.linear(x).T, past)
-        return torch.relu(self.affine(projected.T)), past
+        return torch.relu_(self.affine(projected.T)), past
 
 
 class FsmnEncoder(nn.Module):
@@ -98,7 +98,7 @@ class FsmnEncoder(nn.Module):
         self, feats: torch.Tensor, state: list[torch.Tensor]
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """feats (T, input_dim) -> posteriors (T, output_dim), new state."""
-        x = torch.relu(self.in_linear2(self.in_linear1(feats)))
+        x = torch.relu_(self.in_linear2(self.in_linear1(feats)))
         new_state = []
         for block, past in zip(self.fsmn, state, strict=True):
             x, past = block(x, past)

@@ -1,0 +1,152 @@
+"""Engine speed and memory on a 60-minute recording, one thread, against FunASR's AutoModel.
+
+usage: python bench/engine.py [--audio FILE] [--skip-funasr] [--json]
+
+Each configuration runs in a fresh subprocess (wall time of load and of processing, x real time,
+peak RSS). Without --audio it makes bench/data/long60.wav once: with the project's devset tool
+`../shared/tools/make_devset.py` where it exists, else by looping the golden test recordings.
+FunASR runs where `funasr` is importable (it is not a dependency of segmenter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+MODEL_DIR = ROOT / "segmenter" / "models" / "fsmn-vad"
+DEVSET_TOOL = ROOT.parent / "shared" / "tools" / "make_devset.py"
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def long_recording(minutes: int = 60) -> Path:
+    """A 16 kHz meeting-like recording of `minutes`, made once and reused."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"long{minutes}.wav"
+    if path.exists():
+        return path
+    if DEVSET_TOOL.exists():
+        tmp = DATA / "make"
+        cmd = [sys.executable, str(DEVSET_TOOL), str(tmp), "--files", "1"]
+        subprocess.run([*cmd, "--seconds", str(minutes * 60), "--prefix", "long"], check=True)
+        next(tmp.glob("long00*.wav")).rename(path)
+        return path
+    golden = sorted((ROOT / "tests" / "data" / "golden").glob("dev0*.flac"))
+    with sf.SoundFile(path, "w", 16000, 1, "PCM_16") as out:
+        written = 0
+        while written < minutes * 60 * 16000:
+            for g in golden:
+                block = sf.read(g, dtype="int16")[0][: minutes * 60 * 16000 - written]
+                out.write(block)
+                written += len(block)
+    return path
+
+
+def child(kind: str, audio: str, repeat: int) -> dict:
+    """Run one configuration in this process; returns its measurements."""
+    import resource
+
+    start = time.perf_counter()
+    if kind == "funasr":
+        from funasr import AutoModel
+
+        model = AutoModel(
+            model=str(MODEL_DIR), disable_update=True, disable_pbar=True, log_level="ERROR", ncpu=1
+        )
+        loaded = time.perf_counter()
+        segments = [list(s) for s in model.generate(input=audio)[0]["value"]]
+    else:
+        from segmenter.audio import open_audio
+        from segmenter.vad import Vad
+
+        vad = Vad.load(precision=kind, threads=1)
+        loaded = time.perf_counter()
+        stream, found = vad.stream(), []
+        for _ in range(repeat):  # a longer recording without a longer file
+            with open_audio(audio) as blocks:
+                for block in blocks:
+                    found += stream.feed(block)
+        segments = [[s.start, s.end] for s in found + stream.finish()]
+    done = time.perf_counter()
+    return {
+        "load_s": loaded - start,
+        "process_s": done - loaded,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "segments": segments,
+    }
+
+
+def measure(kind: str, audio: Path, repeat: int = 1) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--audio",
+        str(audio),
+        "--repeat",
+        str(repeat),
+    ]
+    env = {**os.environ, **ONE_THREAD}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def agreement(a: list, b: list, tol_ms: int = 10) -> str:
+    """'same' or the share of a's boundaries that b has within tol_ms."""
+    if a == b:
+        return "same"
+    if len(a) != len(b):
+        return f"{len(b)} vs {len(a)} segments"
+    diff = np.abs(np.array(a).ravel() - np.array(b).ravel())
+    return f"{(diff <= tol_ms).mean():.1%} within {tol_ms} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--audio", type=Path)
+    ap.add_argument("--skip-funasr", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, str(args.audio), args.repeat)))
+        return
+    audio = args.audio or long_recording()
+    minutes = sf.info(str(audio)).duration / 60
+    runs = {"segmenter int8": measure("int8", audio), "segmenter fp32": measure("fp32", audio)}
+    has_funasr = subprocess.run([sys.executable, "-c", "import funasr"], capture_output=True)
+    if not args.skip_funasr and has_funasr.returncode == 0:
+        runs["FunASR AutoModel"] = measure("funasr", audio)
+    runs[f"segmenter int8, {3 * minutes:.0f} min"] = measure("int8", audio, repeat=3)
+    reference = runs.get("FunASR AutoModel", runs["segmenter fp32"])
+    if args.json:
+        print(json.dumps({"minutes": minutes, "runs": runs}, indent=1))
+        return
+    print(f"{audio.name}: {minutes:.1f} min, 16 kHz; one thread each; reference: FunASR if run")
+    print("| configuration | load s | process s | x real time | peak RSS MB | segments |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for name, r in runs.items():
+        audio_s = minutes * 60 * (3 if name.endswith(" min") else 1)
+        same = "-" if name.endswith(" min") else agreement(reference["segments"], r["segments"])
+        print(
+            f"| {name} | {r['load_s']:.2f} | {r['process_s']:.2f} | "
+            f"{audio_s / r['process_s']:.0f}x | {r['peak_rss_mb']:.0f} | {same} |"
+        )
+    if "FunASR AutoModel" in runs:
+        ratio = runs["FunASR AutoModel"]["process_s"] / runs["segmenter int8"]["process_s"]
+        print(f"\nsegmenter int8 is {ratio:.1f}x faster than FunASR AutoModel on this file.")
+
+
+if __name__ == "__main__":
+    main()
