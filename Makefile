@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint system-tools clean
 
 run: $(STAMP)
-	$(BIN)/segmenter run samples -o output
+	$(BIN)/segmenter run samples -o output --settle-seconds 0
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,21 +1,26 @@
-"""Command line: `segmenter segment FILE` prints one recording's segments as JSON."""
+"""Command line: `segment` one file, `run` a batch, `status` of a batch."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tomllib
+from pathlib import Path
 
 from . import __version__
 from .audio import AudioError
+from .manifest import LockedError, Manifest
 from .model import ModelError
 from .vad import PRECISIONS, Vad, segments_document
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs the model."""
     parser.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="int8")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None, help="default: int8")
     parser.add_argument(
         "--max-end-silence", type=int, metavar="MS", help="fixed end silence (turns schedule off)"
     )
@@ -40,16 +45,117 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--channel", type=int, help="use this channel instead of the mean")
     add_model_arguments(segment)
     segment.set_defaults(func=run_segment)
+    add_run_parser(commands)
+    status = commands.add_parser("status", help="what a batch's manifest says")
+    status.add_argument("out", type=Path)
+    status.add_argument("--json", action="store_true", help="machine-readable")
+    status.set_defaults(func=run_status)
     return parser
 
 
+def add_run_parser(commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="segment every recording under the inputs into OUT, resumably",
+        description="Settings come from --job FILE (TOML, same names with underscores) and the "
+        "command line, which wins.",
+    )
+    run.add_argument("inputs", nargs="*", help="files or folders (recursive)")
+    run.add_argument("-o", "--out", type=Path, help="output folder (manifest, JSON, RTTM, clips)")
+    run.add_argument("--job", type=Path, help="TOML job file with the same settings")
+    run.add_argument("--jobs", type=int, help="worker processes (default: usable cores)")
+    add_model_arguments(run)
+    run.add_argument("--channel", type=int, help="use this channel instead of the mean")
+    run.add_argument("--clips", action="store_true", default=None, help="cut a WAV per segment")
+    run.add_argument("--clip-pad-ms", type=int, help="padding around each clip (default 0)")
+    run.add_argument("--clip-rate", type=int, help="clip sample rate (default: the source's)")
+    run.add_argument("--include", action="append", help="glob of files to take (repeatable)")
+    run.add_argument("--exclude", action="append", help="glob of files to skip (repeatable)")
+    run.add_argument("--retry-failed", action="store_true", default=None)
+    run.add_argument("--force", action="store_true", default=None, help="redo every file")
+    run.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    run.add_argument(
+        "--settle-seconds", type=float, help="skip files changed this recently (default 5)"
+    )
+    run.set_defaults(func=run_batch)
+
+
 def run_segment(args: argparse.Namespace) -> int:
-    vad = Vad.load(args.model, precision=args.precision)
+    vad = Vad.load(args.model, precision=args.precision or "int8")
     options = vad.options.with_overrides(**decision_overrides(args))
     result = vad.process_file(args.file, channel=args.channel, **decision_overrides(args))
     json.dump(segments_document(result, vad, options), sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
+
+
+JOB_KEYS = {
+    "inputs", "out", "jobs", "precision", "model", "channel", "clips", "clip_pad_ms",
+    "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
+    "max_end_silence", "max_segment",
+}  # fmt: skip
+
+
+def batch_settings(args: argparse.Namespace):
+    """Job file values, then command-line values on top."""
+    from .batch import BatchSettings
+
+    values = {}
+    if args.job:
+        with open(args.job, "rb") as fh:
+            values = tomllib.load(fh)
+        unknown = sorted(set(values) - JOB_KEYS)
+        if unknown:
+            raise UsageError(f"{args.job}: unknown setting(s) {', '.join(unknown)}")
+        base = args.job.parent
+        values["inputs"] = [str(base / p) for p in values.get("inputs", [])]
+        if "out" in values:
+            values["out"] = base / values["out"]
+    given = {k: getattr(args, k) for k in JOB_KEYS if getattr(args, k, None) not in (None, [])}
+    values.update(given)
+    if not values.get("inputs") or not values.get("out"):
+        raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
+    overrides = decision_overrides(
+        argparse.Namespace(
+            max_end_silence=values.pop("max_end_silence", None),
+            max_segment=values.pop("max_segment", None),
+        )
+    )
+    values["out"] = Path(values["out"])
+    return BatchSettings(overrides=overrides, **values)
+
+
+class UsageError(Exception):
+    """Bad settings: exit code 2."""
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from .batch import run
+
+    settings = batch_settings(args)
+    summary, code = run(settings)
+    if not settings.quiet:
+        print("\n".join(summary.lines()))
+    return code
+
+
+def run_status(args: argparse.Namespace) -> int:
+    if not (args.out / "manifest.sqlite").exists():
+        raise UsageError(f"{args.out}: no manifest.sqlite (not a segmenter output folder)")
+    manifest = Manifest.open(args.out)
+    try:
+        state = manifest.status()
+    finally:
+        manifest.close()
+    if args.json:
+        print(json.dumps(state, indent=1))
+        return EXIT_OK
+    c = state["counts"]
+    print(f"{c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} to do")
+    print(f"{state['audio_hours']:.3f} h of audio done, {state['speech_hours']:.3f} h of speech")
+    for failure in state["failures"]:
+        print(f"failed: {failure['file']}: {failure['error']}")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (AudioError, ModelError) as exc:
         print(f"segmenter: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except (UsageError, OSError, tomllib.TOMLDecodeError, TypeError, ValueError) as exc:
+        print(f"segmenter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LockedError as exc:
+        print(f"segmenter: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
 
 
 if __name__ == "__main__":

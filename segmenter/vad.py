@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import torch
 
+from . import __version__
 from .audio import SAMPLE_RATE, AudioInfo, open_audio
 from .decision import EndpointDetector
 from .features import FeatureStream, FrontendConfig
@@ -156,6 +158,8 @@ def segments_document(result: FileResult, vad: Vad, options: VadOptions) -> dict
         "options": options.to_dict(),
         "segments": [s.to_seconds() for s in result.segments],
         "speech_duration": round(sum(s.duration for s in result.segments) / 1000, 3),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "segmenter": __version__,
     }
 
 

@@ -1,0 +1,315 @@
+"""`segmenter run`: segment every recording under the inputs with a pool of workers.
+
+The coordinator discovers the recordings, plans from the manifest, hands files to joblib workers
+(longest first; each worker loads the model once and runs one torch thread), and as results
+stream back writes the JSON and RTTM outputs and then the manifest row. A worker that dies
+(segfault, OOM kill) costs only the file it had: suspects are retried alone, and the one that
+kills its worker again is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from joblib import Parallel, delayed, parallel_config
+from joblib.externals.loky.process_executor import TerminatedWorkerError
+from tqdm import tqdm
+
+from .discovery import discover
+from .manifest import Manifest, OutputLock, Planned, config_hash
+from .model import resolve_model
+from .options import VadOptions
+from .writers import TMP_PREFIX, output_base, rttm_lines, write_json, write_text
+
+log = logging.getLogger("segmenter.batch")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Everything a run needs; what changes results goes into the manifest's config hash."""
+
+    inputs: list[str]
+    out: Path
+    jobs: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    precision: str = "int8"
+    model: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    channel: int | None = None
+    clips: bool = False
+    clip_pad_ms: int = 0
+    clip_rate: int | None = None  # None: the source's rate
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    retry_failed: bool = False
+    force: bool = False
+    quiet: bool = False
+    settle_seconds: float = 5.0
+    backend: str = "loky"
+
+    def result_config(self) -> dict[str, Any]:
+        """The settings that change a recording's outputs."""
+        files = resolve_model(self.model)
+        options = VadOptions.from_config(files.config.get("model_conf", {}))
+        return {
+            "model": files.sha256,
+            "precision": self.precision,
+            "options": options.with_overrides(**self.overrides).to_dict(),
+            "channel": self.channel,
+            "clips": [self.clip_pad_ms, self.clip_rate] if self.clips else None,
+        }
+
+
+@dataclass(frozen=True)
+class Task:
+    """One recording for a worker: where to read it and where its clips go."""
+
+    rel: str
+    path: str
+    clips_dir: str | None
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    audio_s: float = 0.0
+    speech_s: float = 0.0
+    wall_s: float = 0.0
+    unsettled: int = 0
+
+    def lines(self) -> list[str]:
+        rate = (
+            f"{self.audio_s / self.wall_s:.0f}x real time" if self.wall_s and self.audio_s else ""
+        )
+        return [
+            f"files: {self.done} done, {self.skipped} skipped (already done),"
+            f" {self.failed} failed"
+            + (f", {self.unsettled} still changing" if self.unsettled else ""),
+            f"audio: {self.audio_s / 3600:.3f} h, speech: {self.speech_s / 3600:.3f} h,"
+            f" wall: {self.wall_s:.1f} s {rate}".rstrip(),
+        ]
+
+
+# -- worker side ----------------------------------------------------------------------------------
+
+_VADS: dict[tuple, Any] = {}
+
+
+def _worker_vad(model: str | None, precision: str):
+    """The model of this worker process, loaded once."""
+    key = (model, precision)
+    if key not in _VADS:
+        from .vad import Vad
+
+        _VADS[key] = Vad.load(model, precision=precision, threads=1)
+    return _VADS[key]
+
+
+def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
+    """Segment one recording in a worker; returns its document, or the one-line reason it failed."""
+    from .audio import AudioError
+    from .vad import segments_document
+    from .writers import write_clips
+
+    start = time.perf_counter()
+    try:
+        vad = _worker_vad(settings.model, settings.precision)
+        result = vad.process_file(task.path, channel=settings.channel, **settings.overrides)
+        document = segments_document(result, vad, vad.options.with_overrides(**settings.overrides))
+        clips = []
+        if task.clips_dir:
+            clips = write_clips(
+                Path(task.path),
+                Path(task.clips_dir),
+                result.segments,
+                settings.clip_pad_ms,
+                settings.clip_rate,
+                settings.channel,
+            )
+        return {"rel": task.rel, "document": document, "clips": clips, "seconds": _since(start)}
+    except AudioError as exc:
+        return {"rel": task.rel, "error": str(exc), "seconds": _since(start)}
+    except Exception as exc:  # noqa: BLE001 - any failure of one file is that file's reason
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return {"rel": task.rel, "error": reason, "seconds": _since(start)}
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
+
+
+# -- coordinator side -----------------------------------------------------------------------------
+
+
+def run(settings: BatchSettings) -> tuple[Summary, int]:
+    """Run a batch; returns its summary and exit code (0 all done, 1 some failed)."""
+    began = time.perf_counter()
+    out = settings.out
+    with OutputLock(out):
+        handler = _log_to(out / "segmenter.log")
+        try:
+            summary = _run_locked(settings)
+        finally:
+            logging.getLogger("segmenter").removeHandler(handler)
+            handler.close()
+    summary.wall_s = time.perf_counter() - began
+    return summary, 1 if summary.failed else 0
+
+
+def _run_locked(settings: BatchSettings) -> Summary:
+    for stale in settings.out.rglob(f"{TMP_PREFIX}*"):  # left by a killed run, never outputs
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    found = discover(settings.inputs, settings.include, settings.exclude, settings.settle_seconds)
+    manifest = Manifest.open(settings.out)
+    summary = Summary(unsettled=len(found.unsettled))
+    try:
+        config = config_hash(settings.result_config())
+        todo, summary.skipped = manifest.plan(
+            found.sources, config, settings.retry_failed, settings.force
+        )
+        log.info("run: %d to do, %d already done, settings %s", len(todo), summary.skipped, config)
+        todo.sort(key=lambda p: (-p.source.size, p.source.rel))  # longest first
+        _process(todo, settings, manifest, summary)
+        still_failed = manifest.status()["failures"]
+        wanted = {s.rel for s in found.sources}
+        summary.failed = sum(1 for f in still_failed if f["file"] in wanted)
+    finally:
+        manifest.close()
+    return summary
+
+
+def _process(todo: list[Planned], settings: BatchSettings, manifest: Manifest, summary: Summary):
+    tasks = {p.source.rel: _task(p, settings) for p in todo}
+    progress = tqdm(
+        total=len(tasks),
+        unit="file",
+        disable=settings.quiet or not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
+    pending = list(tasks.values())
+    with progress:
+        while pending:
+            handed: list[Task] = []
+            finished: set[str] = set()
+            marked = 0
+            try:
+                for result in _parallel(pending, settings, handed):
+                    for task in handed[marked:]:  # joblib dispatches from its own thread
+                        manifest.running(task.rel)
+                    marked = len(handed)
+                    finished.add(result["rel"])
+                    _record(result, settings, manifest, summary, progress)
+                pending = []
+            except TerminatedWorkerError as exc:
+                suspects = [t for t in handed if t.rel not in finished]
+                pending = [t for t in pending if t.rel not in finished and t not in suspects]
+                reason = " ".join(str(exc).split())[:200]
+                log.warning("a worker process died; retrying %d file(s) alone", len(suspects))
+                _isolate(suspects, settings, manifest, summary, progress, reason)
+
+
+def _task(planned: Planned, settings: BatchSettings) -> Task:
+    base = output_base(settings.out, planned.source.rel)
+    clips = str(base.with_name(base.name + ".clips")) if settings.clips else None
+    return Task(planned.source.rel, str(planned.source.path), clips)
+
+
+def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) -> Iterator[dict]:
+    """Results as they finish; `handed` records what was given to workers (the suspects)."""
+
+    def feed() -> Iterable:
+        for task in tasks:
+            handed.append(task)
+            yield delayed(segment_task)(task, settings)
+
+    with parallel_config(backend=settings.backend, inner_max_num_threads=1):
+        parallel = Parallel(
+            n_jobs=settings.jobs,
+            return_as="generator_unordered",
+            batch_size=1,
+            pre_dispatch="n_jobs",
+        )
+        yield from parallel(feed())
+
+
+def _isolate(suspects, settings, manifest, summary, progress, reason) -> None:
+    """Retry files that were on a worker when it died, one at a time, to find the one to blame."""
+    for task in suspects:
+        try:
+            for result in _parallel([task], settings, []):
+                manifest.running(task.rel)
+                _record(result, settings, manifest, summary, progress)
+        except TerminatedWorkerError:
+            manifest.failed(task.rel, f"worker process died while segmenting it ({reason})")
+            log.error("%s: worker died", task.rel)
+            progress.update(1)
+
+
+def _record(result, settings, manifest, summary, progress) -> None:
+    """Write a finished file's outputs, then mark it done (or failed) in the manifest."""
+    rel = result["rel"]
+    if "error" in result:
+        manifest.failed(rel, result["error"], result["seconds"])
+        log.warning("%s: failed: %s", rel, result["error"])
+    else:
+        document = result["document"]
+        outputs = _write_outputs(settings.out, rel, document)
+        if result["clips"]:
+            outputs.append(Path(rel + ".clips").as_posix() + "/")
+        audio = document["audio"]["duration"]
+        speech = document["speech_duration"]
+        manifest.done(
+            rel,
+            {
+                "duration": audio,
+                "speech": speech,
+                "segments": len(document["segments"]),
+                "seconds": result["seconds"],
+            },
+            outputs,
+        )
+        summary.done += 1
+        summary.audio_s += audio
+        summary.speech_s += speech
+        log.info("%s: %d segments, %.1f s audio", rel, len(document["segments"]), audio)
+    progress.set_postfix_str(f"{summary.audio_s / 3600:.2f} h audio", refresh=False)
+    progress.update(1)
+
+
+def _write_outputs(out: Path, rel: str, document: dict[str, Any]) -> list[str]:
+    from .vad import Segment
+
+    base = output_base(out, rel)
+    segments = [
+        Segment(round(s["start"] * 1000), round(s["end"] * 1000)) for s in document["segments"]
+    ]
+    json_path = base.with_name(base.name + ".json")
+    rttm_path = base.with_name(base.name + ".rttm")
+    write_json(json_path, document)
+    write_text(rttm_path, rttm_lines(Path(rel).stem, segments))
+    return [p.relative_to(out).as_posix() for p in (json_path, rttm_path)]
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("segmenter")
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    return handler
+
+
+def settings_dict(settings: BatchSettings) -> dict[str, Any]:
+    """Plain settings for logs and status."""
+    data = asdict(settings)
+    data["out"] = str(settings.out)
+    return data

@@ -1,0 +1,201 @@
+"""The batch manifest, OUT/manifest.sqlite: one row per recording, the source of truth for resume.
+
+Only the coordinating process writes it. A recording is `done` only after its outputs are in
+place, so a batch killed at any moment resumes without losing or redoing finished work.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .discovery import Source
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    rel TEXT PRIMARY KEY,          -- output name under OUT (input path relative to its root)
+    path TEXT NOT NULL,            -- input path as given
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    fingerprint TEXT,              -- content hash of size, head and tail
+    status TEXT NOT NULL,          -- pending, running, done, failed
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    config TEXT,                   -- hash of the model and every result-changing option
+    duration REAL,                 -- seconds of audio
+    speech REAL,                   -- seconds of speech found
+    segments INTEGER,
+    started TEXT,
+    finished TEXT,
+    seconds REAL,                  -- processing time
+    outputs TEXT                   -- JSON list of output paths relative to OUT
+)
+"""
+FINGERPRINT_BYTES = 1 << 16
+
+
+class LockedError(Exception):
+    """Another run holds the output folder."""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def fingerprint(path: Path, size: int) -> str:
+    """blake2b of the size, the first and the last 64 KiB: cheap, and catches rewrites."""
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as fh:
+        digest.update(fh.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            fh.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+            digest.update(fh.read(FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def config_hash(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A recording the run will process, with what the manifest knew of it."""
+
+    source: Source
+    fingerprint: str | None
+
+
+class Manifest:
+    """Rows of the batch; open it with `Manifest.open(out)` (creates the folder and schema)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, out: Path) -> Manifest:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "manifest.sqlite"
+        db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(SCHEMA)
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def plan(
+        self, sources: list[Source], config: str, retry_failed: bool, force: bool
+    ) -> tuple[list[Planned], int]:
+        """What to process of the discovered recordings; also how many are already done."""
+        rows = {r["rel"]: r for r in self.db.execute("SELECT * FROM files")}
+        todo, done = [], 0
+        for src in sources:
+            row = rows.get(src.rel)
+            changed = row is None or (row["size"], row["mtime"]) != (src.size, src.mtime)
+            fp = _safe_fingerprint(src) if changed else row["fingerprint"]
+            same_content = row is not None and fp is not None and fp == row["fingerprint"]
+            current = row is not None and same_content and row["config"] == config
+            if not force and current and row["status"] == "done":
+                done += 1
+                if changed:  # touched, not rewritten: remember the new mtime
+                    self._update(src.rel, mtime=src.mtime, path=str(src.path))
+                continue
+            if not force and current and row["status"] == "failed" and not retry_failed:
+                continue
+            todo.append(Planned(src, fp))
+            self._upsert_pending(src, fp, config)
+        return todo, done
+
+    def _upsert_pending(self, src: Source, fp: str | None, config: str) -> None:
+        self.db.execute(
+            "INSERT INTO files (rel, path, size, mtime, fingerprint, status, config)"
+            " VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT(rel) DO UPDATE SET"
+            " path=excluded.path, size=excluded.size, mtime=excluded.mtime,"
+            " fingerprint=excluded.fingerprint, status='pending', config=excluded.config",
+            (src.rel, str(src.path), src.size, src.mtime, fp, config),
+        )
+
+    def _update(self, rel: str, **values: Any) -> None:
+        columns = ", ".join(f"{k}=?" for k in values)
+        self.db.execute(f"UPDATE files SET {columns} WHERE rel=?", (*values.values(), rel))
+
+    def running(self, rel: str) -> None:
+        self.db.execute(
+            "UPDATE files SET status='running', attempts=attempts+1, started=?, error=NULL"
+            " WHERE rel=?",
+            (now(), rel),
+        )
+
+    def done(self, rel: str, result: dict[str, Any], outputs: list[str]) -> None:
+        self._update(
+            rel,
+            status="done",
+            error=None,
+            duration=result["duration"],
+            speech=result["speech"],
+            segments=result["segments"],
+            seconds=result["seconds"],
+            finished=now(),
+            outputs=json.dumps(outputs),
+        )
+
+    def failed(self, rel: str, error: str, seconds: float | None = None) -> None:
+        self._update(rel, status="failed", error=error, finished=now(), seconds=seconds)
+
+    def status(self) -> dict[str, Any]:
+        """Counts by status, audio and speech hours of what is done, failures with reasons."""
+        counts = dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status"))
+        hours = self.db.execute(
+            "SELECT COALESCE(SUM(duration), 0), COALESCE(SUM(speech), 0) FROM files"
+            " WHERE status='done'"
+        ).fetchone()
+        failures = [
+            {"file": r["rel"], "error": r["error"], "attempts": r["attempts"]}
+            for r in self.db.execute("SELECT * FROM files WHERE status='failed' ORDER BY rel")
+        ]
+        return {
+            "counts": {s: counts.get(s, 0) for s in ("done", "failed", "pending", "running")},
+            "audio_hours": round(hours[0] / 3600, 4),
+            "speech_hours": round(hours[1] / 3600, 4),
+            "failures": failures,
+        }
+
+
+def _safe_fingerprint(src: Source) -> str | None:
+    try:
+        return fingerprint(src.path, src.size)
+    except OSError:
+        return None
+
+
+class OutputLock:
+    """An exclusive lock on OUT for the length of a run; the OS drops it if the process dies."""
+
+    def __init__(self, out: Path):
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / ".segmenter.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise LockedError(f"{self.path.parent} is in use by another segmenter run") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)

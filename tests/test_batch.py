@@ -1,0 +1,241 @@
+"""`segmenter run` / `status` end to end through the console script, with real files and kills."""
+
+import fcntl
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pyannote.database.util import load_rttm
+
+from .conftest import GOLDEN
+
+SEGMENTER = str(Path(sys.executable).parent / "segmenter")
+SPEECH = sf.read(GOLDEN / "dev00_clean.flac", dtype="float32")[0]  # 60 s, five segments
+
+
+def run(*args, timeout=300):
+    return subprocess.run(
+        [SEGMENTER, "run", "--quiet", "--settle-seconds", "0", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def rows(out):
+    with sqlite3.connect(out / "manifest.sqlite") as db:
+        db.row_factory = sqlite3.Row
+        return {r["rel"]: dict(r) for r in db.execute("SELECT * FROM files")}
+
+
+def outputs(out):
+    """Every output file's content, the JSON without its creation time."""
+    found = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if path.suffix == ".json":
+            doc = json.loads(path.read_text())
+            doc.pop("created")
+            found[rel] = doc
+        elif path.suffix in (".rttm", ".wav"):
+            found[rel] = path.read_bytes()
+    return found
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """Nested folders, unicode and spaces in names, bad files mixed in."""
+    root = tmp_path / "in"
+    (root / "2024" / "board meetings").mkdir(parents=True)
+    (root / "会议").mkdir()
+    (root / ".hidden").mkdir()
+    sf.write(root / "2024" / "board meetings" / "q1 review.wav", SPEECH[: 16000 * 30], 16000)
+    sf.write(root / "会议" / "周会.flac", SPEECH[16000 * 25 :], 16000)
+    sf.write(root / "short.WAV", SPEECH[16000 * 28 : 16000 * 38], 16000)
+    sf.write(root / ".hidden" / "skip.wav", SPEECH[:16000], 16000)
+    (root / "notes.txt").write_text("not audio, not taken")
+    (root / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (root / "empty.mp3").write_bytes(b"")
+    return root
+
+
+def test_tree_with_bad_files(tree, tmp_path):
+    out = tmp_path / "out"
+    result = run(tree, "-o", out, "--precision", "fp32")
+    assert result.returncode == 1, result.stderr
+    state = rows(out)
+    assert sorted(state) == [
+        "2024/board meetings/q1 review.wav",
+        "broken.wav",
+        "empty.mp3",
+        "short.WAV",
+        "会议/周会.flac",
+    ]
+    assert state["broken.wav"]["status"] == "failed" and state["empty.mp3"]["status"] == "failed"
+    assert all(
+        "\n" not in state[f]["error"] and state[f]["error"] for f in ("broken.wav", "empty.mp3")
+    )
+    doc = json.loads((out / "会议" / "周会.flac.json").read_text())
+    assert doc["audio"]["duration"] == 35.0 and doc["model"]["precision"] == "fp32"
+    assert set(doc) >= {"audio", "model", "options", "segments", "speech_duration", "created"}
+    status = subprocess.run(
+        [SEGMENTER, "status", str(out), "--json"], capture_output=True, text=True
+    )
+    report = json.loads(status.stdout)
+    assert report["counts"]["done"] == 3 and report["counts"]["failed"] == 2
+    assert {f["file"] for f in report["failures"]} == {"broken.wav", "empty.mp3"}
+
+
+def test_rttm_loads_with_pyannote(tree, tmp_path):
+    out = tmp_path / "out"
+    run(tree, "-o", out)
+    rttm = out / "2024" / "board meetings" / "q1 review.wav.rttm"
+    annotations = load_rttm(rttm)
+    doc = json.loads(rttm.with_suffix(".json").read_text())
+    ((uri, annotation),) = annotations.items()
+    assert uri == "q1_review"
+    spans = [(round(s.start, 3), round(s.end, 3)) for s in annotation.get_timeline()]
+    assert spans == [(s["start"], s["end"]) for s in doc["segments"]]
+
+
+def test_rerun_skips_done_and_redoes_on_change(tree, tmp_path):
+    out = tmp_path / "out"
+    run(tree, "-o", out)
+    first = rows(out)
+    run(tree, "-o", out)
+    assert rows(out) == first  # nothing redone, failures not retried
+    retried = run(tree, "-o", out, "--retry-failed")
+    assert retried.returncode == 1
+    assert rows(out)["broken.wav"]["attempts"] == 2
+    assert rows(out)["short.WAV"]["attempts"] == 1
+    run(tree, "-o", out, "--max-end-silence", "300")  # an option that changes results
+    changed = rows(out)
+    assert changed["short.WAV"]["attempts"] == 2 and changed["short.WAV"]["status"] == "done"
+    sf.write(tree / "short.WAV", SPEECH[: 16000 * 12], 16000)  # new content
+    os.utime(tree / "short.WAV", (time.time() - 60, time.time() - 60))
+    run(tree, "-o", out, "--max-end-silence", "300")
+    assert rows(out)["short.WAV"]["attempts"] == 3
+    assert rows(out)["会议/周会.flac"]["attempts"] == 2
+
+
+def test_clips_have_the_segment_lengths(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "stereo.wav", np.stack([SPEECH[: 16000 * 40]] * 2, axis=1), 16000)
+    out = tmp_path / "out"
+    assert run(src, "-o", out, "--clips", "--clip-pad-ms", "100").returncode == 0
+    doc = json.loads((out / "stereo.wav.json").read_text())
+    clips = sorted((out / "stereo.wav.clips").iterdir())
+    assert len(clips) == len(doc["segments"]) > 1
+    for clip, seg in zip(clips, doc["segments"], strict=True):
+        info = sf.info(clip)
+        expected = min(40.0, seg["end"] + 0.1) - max(0.0, seg["start"] - 0.1)
+        assert info.channels == 2 and abs(info.duration - expected) < 0.001, clip.name
+        assert clip.name.startswith(f"{clips.index(clip):04d}_{seg['start']:.3f}-")
+
+
+def test_second_run_on_same_output_exits_3(tree, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".segmenter.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = run(tree, "-o", out)
+        assert time.monotonic() - started < 30
+    assert result.returncode == 3 and "in use by another segmenter run" in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run("-o", tmp_path / "out").returncode == 2
+    job = tmp_path / "job.toml"
+    job.write_text('inputs = ["x"]\nout = "o"\nspeed = 3\n')
+    result = run("--job", job)
+    assert result.returncode == 2 and "speed" in result.stderr
+
+
+def test_job_file_with_flags_on_top(tree, tmp_path):
+    job = tmp_path / "nightly.toml"
+    job.write_text('inputs = ["in"]\nout = "job-out"\nprecision = "fp32"\nexclude = ["*.mp3"]\n')
+    assert run("--job", job, "--precision", "int8").returncode == 1  # broken.wav still fails
+    state = rows(tmp_path / "job-out")
+    assert "empty.mp3" not in state and len(state) == 4
+    doc = json.loads((tmp_path / "job-out" / "short.WAV.json").read_text())
+    assert doc["model"]["precision"] == "int8"
+
+
+def make_batch(root, n, seconds):
+    root.mkdir()
+    for i in range(n):
+        start = (i * 7919) % (len(SPEECH) - 16000 * seconds)
+        sf.write(root / f"f{i:03d}.wav", SPEECH[start : start + 16000 * seconds], 16000)
+
+
+def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path):
+    src = tmp_path / "in"
+    make_batch(src, 24, 20)
+    reference = tmp_path / "ref"
+    assert run(src, "-o", reference, "--jobs", "2").returncode == 0
+    out = tmp_path / "out"
+    cmd = [SEGMENTER, "run", str(src), "-o", str(out), "--jobs", "2", "--quiet"]
+    batch = subprocess.Popen([*cmd, "--settle-seconds", "0"], start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (out / "manifest.sqlite").exists() and len(list(out.glob("*.json"))) >= 3:
+            break
+    os.killpg(batch.pid, signal.SIGKILL)  # the coordinator and its workers at once
+    batch.wait()
+    interrupted = rows(out)
+    done_before = {r for r, row in interrupted.items() if row["status"] == "done"}
+    assert 3 <= len(done_before) < 24
+    for doc in out.rglob("*.json"):  # whatever is visible is whole
+        assert json.loads(doc.read_text())["segments"] is not None
+    assert run(src, "-o", out, "--jobs", "2").returncode == 0
+    final = rows(out)
+    assert all(row["status"] == "done" for row in final.values()) and len(final) == 24
+    assert all(final[r]["attempts"] == 1 for r in done_before)  # none done twice
+    assert outputs(out) == outputs(reference)
+    assert not list(out.rglob(".tmp-*"))
+
+
+def test_killed_worker_costs_nothing(tmp_path):
+    src = tmp_path / "in"
+    make_batch(src, 6, 50)
+    out = tmp_path / "out"
+    batch = subprocess.Popen(
+        [
+            SEGMENTER,
+            "run",
+            str(src),
+            "-o",
+            str(out),
+            "--jobs",
+            "2",
+            "--quiet",
+            "--settle-seconds",
+            "0",
+        ]
+    )
+    victim = None
+    deadline = time.monotonic() + 60
+    while victim is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+        children = subprocess.run(
+            ["pgrep", "-f", "loky", "-P", str(batch.pid)], capture_output=True, text=True
+        ).stdout.split()
+        workers = [c for c in children if "LokyProcess" in Path(f"/proc/{c}/cmdline").read_text()]
+        victim = workers[0] if workers and (out / "manifest.sqlite").exists() else None
+    assert victim, "no worker process seen"
+    os.kill(int(victim), signal.SIGKILL)
+    assert batch.wait(timeout=300) == 0
+    final = rows(out)
+    assert len(final) == 6 and all(r["status"] == "done" for r in final.values())
+    assert "a worker process died" in (out / "segmenter.log").read_text()

@@ -1,0 +1,25 @@
+"""The committed job files are valid for `segmenter run --job`."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from segmenter.cli import JOB_KEYS
+
+JOBS = sorted((Path(__file__).parents[1] / "jobs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("job", JOBS, ids=lambda p: p.name)
+def test_job_file_uses_known_settings(job):
+    settings = tomllib.loads(job.read_text())
+    assert settings and set(settings) <= JOB_KEYS
+    assert settings["inputs"] and settings["out"]
+
+
+def test_units_run_the_nightly_job():
+    folder = Path(__file__).parents[1] / "jobs"
+    service = (folder / "segmenter-nightly.service").read_text()
+    assert "segmenter run --job" in service and "nightly.toml" in service
+    assert "OnCalendar=" in (folder / "segmenter-nightly.timer").read_text()
+    assert "nightly.toml" in (folder / "crontab").read_text()
