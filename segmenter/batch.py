@@ -27,6 +27,7 @@ from .discovery import discover
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
 from .options import VadOptions
+from .segments import Segment
 from .writers import TMP_PREFIX, output_base, rttm_lines, write_json, write_text
 
 log = logging.getLogger("segmenter.batch")
@@ -117,14 +118,15 @@ def _worker_vad(model: str | None, precision: str):
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     """Segment one recording in a worker; returns its document, or the one-line reason it failed."""
     from .audio import AudioError
-    from .vad import segments_document
+    from .segments import segments_document
     from .writers import write_clips
 
     start = time.perf_counter()
     try:
         vad = _worker_vad(settings.model, settings.precision)
         result = vad.process_file(task.path, channel=settings.channel, **settings.overrides)
-        document = segments_document(result, vad, vad.options.with_overrides(**settings.overrides))
+        options = vad.options.with_overrides(**settings.overrides)
+        document = segments_document(result, vad.model_info, options)
         clips = []
         if task.clips_dir:
             clips = write_clips(
@@ -286,8 +288,6 @@ def _record(result, settings, manifest, summary, progress) -> None:
 
 
 def _write_outputs(out: Path, rel: str, document: dict[str, Any]) -> list[str]:
-    from .vad import Segment
-
     base = output_base(out, rel)
     segments = [
         Segment(round(s["start"] * 1000), round(s["end"] * 1000)) for s in document["segments"]

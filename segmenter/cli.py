@@ -11,8 +11,8 @@ from pathlib import Path
 from . import __version__
 from .audio import AudioError
 from .manifest import LockedError, Manifest
-from .model import ModelError
-from .vad import PRECISIONS, Vad, segments_document
+from .model import PRECISIONS, ModelError
+from .segments import segments_document
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -64,6 +64,7 @@ def add_run_parser(commands) -> None:
     run.add_argument("-o", "--out", type=Path, help="output folder (manifest, JSON, RTTM, clips)")
     run.add_argument("--job", type=Path, help="TOML job file with the same settings")
     run.add_argument("--jobs", type=int, help="worker processes (default: usable cores)")
+    run.add_argument("--backend", choices=("loky",), help="joblib backend (default: loky)")
     add_model_arguments(run)
     run.add_argument("--channel", type=int, help="use this channel instead of the mean")
     run.add_argument("--clips", action="store_true", default=None, help="cut a WAV per segment")
@@ -81,10 +82,12 @@ def add_run_parser(commands) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
+    from .vad import Vad  # torch is imported only by commands that run the model here
+
     vad = Vad.load(args.model, precision=args.precision or "int8")
     options = vad.options.with_overrides(**decision_overrides(args))
     result = vad.process_file(args.file, channel=args.channel, **decision_overrides(args))
-    json.dump(segments_document(result, vad, options), sys.stdout, indent=1)
+    json.dump(segments_document(result, vad.model_info, options), sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
 
@@ -92,7 +95,7 @@ def run_segment(args: argparse.Namespace) -> int:
 JOB_KEYS = {
     "inputs", "out", "jobs", "precision", "model", "channel", "clips", "clip_pad_ms",
     "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
-    "max_end_silence", "max_segment",
+    "max_end_silence", "max_segment", "backend",
 }  # fmt: skip
 
 

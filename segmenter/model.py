@@ -17,6 +17,7 @@ import yaml
 
 BUNDLED_MODEL_NAME = "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch"
 REQUIRED_FILES = ("model.pt", "config.yaml", "am.mvn")
+PRECISIONS = ("int8", "fp32")
 
 
 class ModelError(Exception):

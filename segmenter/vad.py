@@ -10,45 +10,18 @@ print(stream.finish())
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import torch
 
-from . import __version__
-from .audio import SAMPLE_RATE, AudioInfo, open_audio
+from .audio import SAMPLE_RATE, open_audio
 from .decision import EndpointDetector
 from .features import FeatureStream, FrontendConfig
-from .model import ModelFiles, resolve_model
+from .model import PRECISIONS, ModelFiles, resolve_model
 from .network import NetworkStream, load_encoder, quantize_int8
 from .options import VadOptions
-
-PRECISIONS = ("int8", "fp32")
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of speech, in milliseconds from the start of the recording."""
-
-    start: int
-    end: int
-
-    @property
-    def duration(self) -> int:
-        return self.end - self.start
-
-    def to_seconds(self) -> dict[str, float]:
-        return {"start": round(self.start / 1000, 3), "end": round(self.end / 1000, 3)}
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What one recording gave: its description and its speech segments."""
-
-    info: AudioInfo
-    segments: list[Segment]
+from .segments import FileResult, Segment
 
 
 class VadStream:
@@ -142,25 +115,6 @@ class Vad:
                 found += stream.feed(block)
             info = audio.info
         return FileResult(info=info, segments=found + stream.finish())
-
-
-def segments_document(result: FileResult, vad: Vad, options: VadOptions) -> dict[str, Any]:
-    """The per-file JSON document (times in seconds, millisecond precision)."""
-    return {
-        "audio": {
-            "path": result.info.path,
-            "duration": round(result.info.duration, 3),
-            "sample_rate": result.info.sample_rate,
-            "channels": result.info.channels,
-            "format": result.info.format,
-        },
-        "model": vad.model_info,
-        "options": options.to_dict(),
-        "segments": [s.to_seconds() for s in result.segments],
-        "speech_duration": round(sum(s.duration for s in result.segments) / 1000, 3),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "segmenter": __version__,
-    }
 
 
 __all__ = ["SAMPLE_RATE", "FileResult", "Segment", "Vad", "VadOptions", "VadStream"]

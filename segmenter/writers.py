@@ -20,7 +20,7 @@ from typing import Any
 import soundfile as sf
 
 from .audio import SAMPLE_RATE, open_audio
-from .vad import Segment
+from .segments import Segment
 
 TMP_PREFIX = ".tmp-"
 

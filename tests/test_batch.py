@@ -239,3 +239,12 @@ def test_killed_worker_costs_nothing(tmp_path):
     final = rows(out)
     assert len(final) == 6 and all(r["status"] == "done" for r in final.values())
     assert "a worker process died" in (out / "segmenter.log").read_text()
+
+
+def test_coordinator_does_not_import_torch():
+    """Only workers pay for torch; the coordinator stays small and starts fast."""
+    probe = "import sys, segmenter.batch, segmenter.cli; print('torch' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
+        == "False\n"
+    )

@@ -1,0 +1,55 @@
+"""Segments: what the engine finds in a recording, and the per-file document that describes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from . import __version__
+from .audio import AudioInfo
+from .options import VadOptions
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech, in milliseconds from the start of the recording."""
+
+    start: int
+    end: int
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+    def to_seconds(self) -> dict[str, float]:
+        return {"start": round(self.start / 1000, 3), "end": round(self.end / 1000, 3)}
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What one recording gave: its description and its speech segments."""
+
+    info: AudioInfo
+    segments: list[Segment]
+
+
+def segments_document(
+    result: FileResult, model_info: dict[str, str], options: VadOptions
+) -> dict[str, Any]:
+    """The per-file JSON document (times in seconds, millisecond precision)."""
+    return {
+        "audio": {
+            "path": result.info.path,
+            "duration": round(result.info.duration, 3),
+            "sample_rate": result.info.sample_rate,
+            "channels": result.info.channels,
+            "format": result.info.format,
+        },
+        "model": model_info,
+        "options": options.to_dict(),
+        "segments": [s.to_seconds() for s in result.segments],
+        "speech_duration": round(sum(s.duration for s in result.segments) / 1000, 3),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "segmenter": __version__,
+    }
