@@ -1,16 +1,31 @@
-"""Audio decoding: any supported file to 16 kHz mono float32 blocks, never whole in memory."""
+"""Audio decoding: any recording an archive holds to 16 kHz mono float32 blocks, never whole.
+
+libsndfile (through soundfile) reads WAV/RF64/W64, FLAC, Ogg Vorbis/Opus, MP3 and more in
+blocks, and soxr resamples them as a stream. Everything else (M4A/AAC, WMA, AMR, video files)
+goes through an ffmpeg subprocess that streams 16 kHz mono 16-bit samples through a pipe; the
+subprocess never outlives its reader. Times stay in the recording's own time base: both paths
+drop encoder delay and padding (MP3 LAME tags, AAC edit lists).
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import struct
+import subprocess
+import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 SAMPLE_RATE = 16000
+FFMPEG_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
 
 
 class AudioError(Exception):
@@ -25,30 +40,75 @@ class AudioInfo:
     duration: float
     sample_rate: int
     channels: int
-    format: str
+    format: str  # container and codec, e.g. "WAV PCM_16", "mov,mp4,m4a aac"
+
+
+def open_audio(
+    path: str | os.PathLike, *, channel: int | None = None, block_seconds: float = 10.0
+) -> AudioStream:
+    """Open a recording for streaming decode; raises AudioError with the reason if it cannot."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        handle = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        libsndfile_reason = str(exc).split(": ", 1)[-1].rstrip(".")
+        if "data' chunk" in libsndfile_reason or "truncated" in libsndfile_reason.lower():
+            raise AudioError(f"{path}: truncated WAV header ({libsndfile_reason})") from None
+        return FfmpegStream(path, channel, block_seconds, libsndfile_reason)
+    return SoundFileStream(path, handle, channel, block_seconds)
+
+
+def _check_file(path: Path) -> None:
+    """The reasons a path is not a recording that need no decoder to tell."""
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except PermissionError:
+        raise AudioError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    if _looks_like_text(head):
+        raise AudioError(f"{path}: not audio (a text file)")
+    _check_riff(path, head)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
+def _check_riff(path: Path, head: bytes) -> None:
+    """A WAV whose data chunk claims more bytes than the file has was cut off."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if chunk == b"data":
+            available = path.stat().st_size - pos - 8
+            if 0 < size < 0xFFFFFFFF and size > available:  # 0 / max: written while recording
+                raise AudioError(
+                    f"{path}: truncated WAV: data chunk declares {size} bytes, file holds"
+                    f" {available}"
+                )
+            return
+        pos += 8 + size + (size & 1)
 
 
 class AudioStream:
-    """Yields 16 kHz mono float32 blocks of a file; use as a context manager."""
+    """Yields 16 kHz mono float32 blocks of a recording; use as a context manager."""
 
-    def __init__(self, path: str | os.PathLike, channel: int | None = None, block_seconds=10.0):
-        self.path = os.fspath(path)
-        try:
-            self._file = sf.SoundFile(self.path)
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise AudioError(f"{self.path}: cannot read audio ({exc})") from None
-        f = self._file
-        self.info = AudioInfo(
-            path=self.path,
-            duration=f.frames / f.samplerate,
-            sample_rate=f.samplerate,
-            channels=f.channels,
-            format=f"{f.format} {f.subtype}",
-        )
-        if channel is not None and not 0 <= channel < f.channels:
-            raise AudioError(f"{self.path}: no channel {channel} (it has {f.channels})")
-        self._channel = channel
-        self._block = max(1, int(block_seconds * f.samplerate))
+    info: AudioInfo
 
     def __enter__(self) -> AudioStream:
         return self
@@ -57,21 +117,172 @@ class AudioStream:
         self.close()
 
     def close(self) -> None:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+
+class SoundFileStream(AudioStream):
+    """libsndfile block reads, mixed down or one channel, resampled by soxr as a stream."""
+
+    def __init__(self, path: Path, handle: sf.SoundFile, channel: int | None, block_seconds):
+        self.path, self._file, self._channel = path, handle, channel
+        f = handle
+        self.info = AudioInfo(
+            str(path), f.frames / f.samplerate, f.samplerate, f.channels, f"{f.format} {f.subtype}"
+        )
+        _check_channel(path, channel, f.channels)
+        if f.frames == 0:
+            self.close()
+            raise AudioError(f"{path}: no audio samples")
+        self._block = max(1, int(block_seconds * f.samplerate))
+
+    def close(self) -> None:
         self._file.close()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         rate = self._file.samplerate
         resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1)
-        for block in self._file.blocks(self._block, dtype="float32", always_2d=True):
-            mono = block.mean(axis=1) if self._channel is None else block[:, self._channel]
-            mono = np.ascontiguousarray(mono, dtype=np.float32)
-            yield mono if resampler is None else resampler.resample_chunk(mono)
+        read = 0
+        try:
+            for block in self._file.blocks(self._block, dtype="float32", always_2d=True):
+                read += len(block)
+                mono = block.mean(axis=1) if self._channel is None else block[:, self._channel]
+                mono = np.ascontiguousarray(mono, dtype=np.float32)
+                yield mono if resampler is None else resampler.resample_chunk(mono)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            reason = str(exc).rstrip(".")
+            raise AudioError(
+                f"{self.path}: decoding stopped ({reason}): damaged, or changed while being read"
+            ) from None
+        if read < self._file.frames:
+            raise AudioError(
+                f"{self.path}: file ended early, at {read / rate:.2f} s of"
+                f" {self._file.frames / rate:.2f} s: changed while being read"
+            )
         if resampler is not None:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
-def open_audio(
-    path: str | os.PathLike, *, channel: int | None = None, block_seconds: float = 10.0
-) -> AudioStream:
-    """Open a recording for streaming decode to 16 kHz mono float32."""
-    return AudioStream(path, channel=channel, block_seconds=block_seconds)
+def _check_channel(path: Path, channel: int | None, channels: int) -> None:
+    if channel is not None and not 0 <= channel < channels:
+        raise AudioError(f"{path}: no channel {channel} (it has {channels})")
+
+
+_LIVE: weakref.WeakSet[FfmpegStream] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_live_ffmpeg() -> None:
+    for stream in list(_LIVE):
+        stream.close()
+
+
+class FfmpegStream(AudioStream):
+    """ffmpeg decoding to 16 kHz mono s16le through a pipe; killed on close, error or exit."""
+
+    def __init__(self, path: Path, channel: int | None, block_seconds: float, why: str):
+        self.path, self._proc = path, None
+        self._ffmpeg = _which("ffmpeg")
+        if self._ffmpeg is None:
+            raise AudioError(
+                f"{path}: libsndfile cannot read it ({why}) and ffmpeg is missing: {FFMPEG_HINT}"
+            )
+        stream = self._probe(why)
+        channels = int(stream.get("channels") or 0)
+        _check_channel(path, channel, channels)
+        duration = float(stream.get("duration") or self._format.get("duration") or 0.0)
+        self.info = AudioInfo(
+            str(path),
+            duration,
+            int(stream.get("sample_rate") or 0),
+            channels,
+            f"{self._format.get('format_name', '?')} {stream.get('codec_name')}",
+        )
+        self._mix = _pan(channels, channel)
+        self._block_bytes = 2 * max(1, int(block_seconds * SAMPLE_RATE))
+
+    def _probe(self, why: str) -> dict:
+        """ffprobe's description of the first audio stream; AudioError if there is none."""
+        ffprobe = _which("ffprobe") or str(Path(self._ffmpeg).with_name("ffprobe"))
+        cmd = [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format"]
+        try:
+            out = subprocess.run([*cmd, str(self.path)], capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise AudioError(f"{self.path}: cannot probe with ffprobe ({exc})") from None
+        if out.returncode != 0:
+            raise AudioError(
+                f"{self.path}: not a recognised audio format ({why}; "
+                f"ffmpeg: {_last_line(out.stderr)})"
+            )
+        described = json.loads(out.stdout or b"{}")
+        self._format = described.get("format", {})
+        audio = [s for s in described.get("streams", []) if s.get("codec_type") == "audio"]
+        if not audio:
+            raise AudioError(f"{self.path}: no audio stream")
+        if audio[0].get("codec_name") in (None, "none", "unknown"):
+            tag = audio[0].get("codec_tag_string", "?")
+            raise AudioError(f"{self.path}: unsupported audio codec (tag {tag})")
+        return audio[0]
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if proc is not None:
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        cmd = [self._ffmpeg, "-nostdin", "-v", "error", "-i", str(self.path), "-map", "0:a:0"]
+        cmd += ["-af", self._mix, "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _LIVE.add(self)
+        try:
+            yield from self._read(self._proc)
+        finally:
+            self.close()
+
+    def _read(self, proc: subprocess.Popen) -> Iterator[np.ndarray]:
+        total, carry = 0, b""
+        while chunk := proc.stdout.read(self._block_bytes):
+            data, carry = carry + chunk, b""
+            if len(data) % 2:
+                data, carry = data[:-1], data[-1:]
+            total += len(data) // 2
+            yield np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+        code = proc.wait()
+        if code != 0:
+            reason = _last_line(proc.stderr.read()) or f"exit status {code}"
+            raise AudioError(f"{self.path}: ffmpeg failed while decoding ({reason})")
+        if total == 0:
+            raise AudioError(f"{self.path}: no audio samples")
+
+
+def _which(program: str) -> str | None:
+    """Find a program on PATH the way pydub finds ffmpeg."""
+    with warnings.catch_warnings():  # pydub imports audioop, deprecated in Python 3.12
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pydub.utils import which
+
+    return which(program)
+
+
+def _pan(channels: int, channel: int | None) -> str:
+    """ffmpeg filter for one channel, or the plain mean of all of them."""
+    if channel is not None:
+        return f"pan=mono|c0=c{channel}"
+    if channels <= 1:
+        return "pan=mono|c0=c0"
+    weight = 1.0 / channels
+    return "pan=mono|c0=" + "+".join(f"{weight:.6f}*c{i}" for i in range(channels))
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
