@@ -9,12 +9,14 @@ kills its worker again is recorded as failed.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,8 @@ class BatchSettings:
     force: bool = False
     quiet: bool = False
     settle_seconds: float = 5.0
-    backend: str = "loky"
+    backend: str = "loky"  # or "dask": a dask.distributed cluster through joblib
+    scheduler: str | None = None  # dask scheduler address; None starts a LocalCluster
 
     def result_config(self) -> dict[str, Any]:
         """The settings that change a recording's outputs."""
@@ -109,10 +112,29 @@ def _worker_vad(model: str | None, precision: str):
     """The model of this worker process, loaded once."""
     key = (model, precision)
     if key not in _VADS:
+        from threadpoolctl import threadpool_limits
+
         from .vad import Vad
 
+        threadpool_limits(1)  # one BLAS thread too: workers share the cores, not each task
+        _steady_allocator()
         _VADS[key] = Vad.load(model, precision=precision, threads=1)
     return _VADS[key]
+
+
+def _steady_allocator() -> None:
+    """Keep glibc from unmapping and re-faulting the engine's multi-MB batch buffers.
+
+    Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's
+    mmap threshold at 128 KiB: every batch array became a fresh mmap and the engine ran at half
+    speed (bench/batch.py --backend dask). Fixed thresholds help under glibc's defaults too.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to tune
+        return
+    libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
 
 
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
@@ -156,7 +178,7 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     """Run a batch; returns its summary and exit code (0 all done, 1 some failed)."""
     began = time.perf_counter()
     out = settings.out
-    with OutputLock(out):
+    with OutputLock(out), cluster(settings):
         handler = _log_to(out / "segmenter.log")
         try:
             summary = _run_locked(settings)
@@ -165,6 +187,29 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
             handler.close()
     summary.wall_s = time.perf_counter() - began
     return summary, 1 if summary.failed else 0
+
+
+@contextmanager
+def cluster(settings: BatchSettings) -> Iterator[None]:
+    """For the dask backend, a client of the given scheduler or of a LocalCluster on loopback."""
+    if settings.backend != "dask":
+        yield
+        return
+    from distributed import Client, LocalCluster
+
+    if settings.scheduler:
+        with Client(settings.scheduler, timeout="30s"):
+            yield
+        return
+    local = LocalCluster(
+        n_workers=settings.jobs,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    with local, Client(local):
+        yield
 
 
 def _run_locked(settings: BatchSettings) -> Summary:
@@ -211,7 +256,7 @@ def _process(todo: list[Planned], settings: BatchSettings, manifest: Manifest, s
                     finished.add(result["rel"])
                     _record(result, settings, manifest, summary, progress)
                 pending = []
-            except TerminatedWorkerError as exc:
+            except worker_died_errors() as exc:
                 suspects = [t for t in handed if t.rel not in finished]
                 pending = [t for t in pending if t.rel not in finished and t not in suspects]
                 reason = " ".join(str(exc).split())[:200]
@@ -220,9 +265,10 @@ def _process(todo: list[Planned], settings: BatchSettings, manifest: Manifest, s
 
 
 def _task(planned: Planned, settings: BatchSettings) -> Task:
-    base = output_base(settings.out, planned.source.rel)
+    """Absolute paths: on a cluster, workers see the same storage but not our directory."""
+    base = output_base(settings.out.absolute(), planned.source.rel)
     clips = str(base.with_name(base.name + ".clips")) if settings.clips else None
-    return Task(planned.source.rel, str(planned.source.path), clips)
+    return Task(planned.source.rel, str(planned.source.path.absolute()), clips)
 
 
 def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) -> Iterator[dict]:
@@ -233,14 +279,26 @@ def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) ->
             handed.append(task)
             yield delayed(segment_task)(task, settings)
 
-    with parallel_config(backend=settings.backend, inner_max_num_threads=1):
+    if settings.backend == "dask":
+        # every thread of the cluster; the scheduler queues the tasks and hides its round trips
+        config, n_jobs, ahead = parallel_config(backend="dask"), -1, "all"
+    else:  # a dead loky worker loses what it was given: give each only what it runs
+        config = parallel_config(backend=settings.backend, inner_max_num_threads=1)
+        n_jobs, ahead = settings.jobs, "n_jobs"
+    with config:
         parallel = Parallel(
-            n_jobs=settings.jobs,
-            return_as="generator_unordered",
-            batch_size=1,
-            pre_dispatch="n_jobs",
+            n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch=ahead
         )
         yield from parallel(feed())
+
+
+def worker_died_errors() -> tuple[type[BaseException], ...]:
+    """What joblib raises when a worker process dies under a task (loky, or Dask's KilledWorker)."""
+    try:
+        from distributed import KilledWorker
+    except ImportError:
+        return (TerminatedWorkerError,)
+    return (TerminatedWorkerError, KilledWorker)
 
 
 def _isolate(suspects, settings, manifest, summary, progress, reason) -> None:
@@ -250,7 +308,7 @@ def _isolate(suspects, settings, manifest, summary, progress, reason) -> None:
             for result in _parallel([task], settings, []):
                 manifest.running(task.rel)
                 _record(result, settings, manifest, summary, progress)
-        except TerminatedWorkerError:
+        except worker_died_errors():
             manifest.failed(task.rel, f"worker process died while segmenting it ({reason})")
             log.error("%s: worker died", task.rel)
             progress.update(1)

@@ -64,7 +64,13 @@ def add_run_parser(commands) -> None:
     run.add_argument("-o", "--out", type=Path, help="output folder (manifest, JSON, RTTM, clips)")
     run.add_argument("--job", type=Path, help="TOML job file with the same settings")
     run.add_argument("--jobs", type=int, help="worker processes (default: usable cores)")
-    run.add_argument("--backend", choices=("loky",), help="joblib backend (default: loky)")
+    run.add_argument(
+        "--backend", choices=("loky", "dask"), help="loky (this machine, default) or dask"
+    )
+    run.add_argument(
+        "--scheduler",
+        help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)",
+    )
     add_model_arguments(run)
     run.add_argument("--channel", type=int, help="use this channel instead of the mean")
     run.add_argument("--clips", action="store_true", default=None, help="cut a WAV per segment")
@@ -95,7 +101,7 @@ def run_segment(args: argparse.Namespace) -> int:
 JOB_KEYS = {
     "inputs", "out", "jobs", "precision", "model", "channel", "clips", "clip_pad_ms",
     "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
-    "max_end_silence", "max_segment", "backend",
+    "max_end_silence", "max_segment", "backend", "scheduler",
 }  # fmt: skip
 
 
