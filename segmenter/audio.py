@@ -63,6 +63,8 @@ def _check_file(path: Path) -> None:
     """The reasons a path is not a recording that need no decoder to tell."""
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
+    if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+        raise AudioError(f"{path}: not a regular file")
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)

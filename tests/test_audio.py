@@ -160,10 +160,13 @@ def test_zero_samples(tmp_path):
         open_audio(tmp_path / "zero.wav")
 
 
-def test_directory_and_missing_file(tmp_path):
+def test_directory_fifo_and_missing_file(tmp_path):
     (tmp_path / "x.wav").mkdir()
     with pytest.raises(AudioError, match="is a directory"):
         open_audio(tmp_path / "x.wav")
+    os.mkfifo(tmp_path / "pipe.wav")  # opening it would block forever
+    with pytest.raises(AudioError, match="not a regular file"):
+        open_audio(tmp_path / "pipe.wav")
     with pytest.raises(AudioError, match="no such file"):
         open_audio(tmp_path / "gone.wav")
 
