@@ -66,9 +66,9 @@ def child(kind: str, audio: str, repeat: int) -> dict:
         segments = [list(s) for s in model.generate(input=audio)[0]["value"]]
     else:
         from segmenter.audio import open_audio
-        from segmenter.vad import Vad
+        from segmenter.batch import worker_vad
 
-        vad = Vad.load(precision=kind, threads=1)
+        vad = worker_vad(None, kind)  # as a batch worker runs it: one thread, steady allocator
         loaded = time.perf_counter()
         stream, found = vad.stream(), []
         for _ in range(repeat):  # a longer recording without a longer file

@@ -108,8 +108,8 @@ class Summary:
 _VADS: dict[tuple, Any] = {}
 
 
-def _worker_vad(model: str | None, precision: str):
-    """The model of this worker process, loaded once."""
+def worker_vad(model: str | None, precision: str):
+    """The model of this worker process, loaded once, the process set up to run it."""
     key = (model, precision)
     if key not in _VADS:
         from threadpoolctl import threadpool_limits
@@ -145,7 +145,7 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
 
     start = time.perf_counter()
     try:
-        vad = _worker_vad(settings.model, settings.precision)
+        vad = worker_vad(settings.model, settings.precision)
         result = vad.process_file(task.path, channel=settings.channel, **settings.overrides)
         options = vad.options.with_overrides(**settings.overrides)
         document = segments_document(result, vad.model_info, options)
