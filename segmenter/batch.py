@@ -25,12 +25,12 @@ from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
+from .chunking import ChunkOptions
 from .discovery import discover
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
 from .options import VadOptions
-from .segments import Segment
-from .writers import TMP_PREFIX, output_base, rttm_lines, write_json, write_text
+from .writers import TMP_PREFIX, output_base, write_formats
 
 log = logging.getLogger("segmenter.batch")
 
@@ -55,6 +55,8 @@ class BatchSettings:
     force: bool = False
     quiet: bool = False
     settle_seconds: float = 5.0
+    formats: tuple[str, ...] = ("json", "rttm")
+    chunking: ChunkOptions = field(default_factory=ChunkOptions)
     backend: str = "loky"  # or "dask": a dask.distributed cluster through joblib
     scheduler: str | None = None  # dask scheduler address; None starts a LocalCluster
 
@@ -68,6 +70,8 @@ class BatchSettings:
             "options": options.with_overrides(**self.overrides).to_dict(),
             "channel": self.channel,
             "clips": [self.clip_pad_ms, self.clip_rate] if self.clips else None,
+            "formats": sorted(self.formats),
+            "chunking": asdict(self.chunking),
         }
 
 
@@ -140,15 +144,28 @@ def _steady_allocator() -> None:
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     """Segment one recording in a worker; returns its document, or the one-line reason it failed."""
     from .audio import AudioError
-    from .segments import segments_document
+    from .chunking import asr_chunks
+    from .segments import FileResult, segments_document
     from .writers import write_clips
 
     start = time.perf_counter()
     try:
         vad = worker_vad(settings.model, settings.precision)
-        result = vad.process_file(task.path, channel=settings.channel, **settings.overrides)
+        chunking = settings.chunking
+        result = vad.process_file(
+            task.path,
+            channel=settings.channel,
+            keep_scores=bool(chunking.max_segment_s),
+            **settings.overrides,
+        )
+        if chunking.active:
+            duration_ms = round(result.info.duration * 1000)
+            chunks = asr_chunks(result.segments, result.speech_scores, duration_ms, chunking)
+            result = FileResult(result.info, chunks)
         options = vad.options.with_overrides(**settings.overrides)
         document = segments_document(result, vad.model_info, options)
+        if chunking.active:
+            document["chunking"] = asdict(chunking)
         clips = []
         if task.clips_dir:
             clips = write_clips(
@@ -322,7 +339,7 @@ def _record(result, settings, manifest, summary, progress) -> None:
         log.warning("%s: failed: %s", rel, result["error"])
     else:
         document = result["document"]
-        outputs = _write_outputs(settings.out, rel, document)
+        outputs = _write_outputs(settings, rel, document)
         if result["clips"]:
             outputs.append(Path(rel + ".clips").as_posix() + "/")
         audio = document["audio"]["duration"]
@@ -345,16 +362,10 @@ def _record(result, settings, manifest, summary, progress) -> None:
     progress.update(1)
 
 
-def _write_outputs(out: Path, rel: str, document: dict[str, Any]) -> list[str]:
-    base = output_base(out, rel)
-    segments = [
-        Segment(round(s["start"] * 1000), round(s["end"] * 1000)) for s in document["segments"]
-    ]
-    json_path = base.with_name(base.name + ".json")
-    rttm_path = base.with_name(base.name + ".rttm")
-    write_json(json_path, document)
-    write_text(rttm_path, rttm_lines(Path(rel).stem, segments))
-    return [p.relative_to(out).as_posix() for p in (json_path, rttm_path)]
+def _write_outputs(settings: BatchSettings, rel: str, document: dict[str, Any]) -> list[str]:
+    out = settings.out
+    written = write_formats(output_base(out, rel), document, settings.formats)
+    return [p.relative_to(out).as_posix() for p in written]
 
 
 def _log_to(path: Path) -> logging.Handler:

@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 import tomllib
+from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__
 from .audio import AudioError
+from .chunking import ChunkOptions, asr_chunks
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, ModelError
-from .segments import segments_document
+from .segments import FileResult, segments_document
+from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -25,6 +28,37 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-end-silence", type=int, metavar="MS", help="fixed end silence (turns schedule off)"
     )
     parser.add_argument("--max-segment", type=int, metavar="MS", help="maximum segment length")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Formats and ASR chunking, shared by `segment` and `run`."""
+    parser.add_argument(
+        "--formats", help=f"comma-separated, of {','.join(FORMATS)} (default: json,rttm)"
+    )
+    parser.add_argument("--max-segment-s", type=float, help="split longer segments (seconds)")
+    parser.add_argument(
+        "--merge-for-asr", type=float, metavar="SECONDS", help="merge neighbours into chunks"
+    )
+    parser.add_argument("--max-merge-gap-s", type=float, help="largest gap merged (default 1)")
+    parser.add_argument("--pad-ms", type=int, help="pad chunks without overlapping neighbours")
+
+
+def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
+    """Formats and chunking from command-line or job values (popped from `values`)."""
+    formats = values.pop("formats", None) or "json,rttm"
+    names = tuple(f.strip() for f in (formats.split(",") if isinstance(formats, str) else formats))
+    unknown = sorted(set(names) - set(FORMATS))
+    if unknown:
+        raise UsageError(
+            f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}"
+        )
+    chunking = ChunkOptions(
+        max_segment_s=values.pop("max_segment_s", None),
+        merge_for_asr_s=values.pop("merge_for_asr", None),
+        max_merge_gap_s=values.pop("max_merge_gap_s", None) or 1.0,
+        pad_ms=values.pop("pad_ms", None) or 0,
+    )
+    return names, chunking
 
 
 def decision_overrides(args: argparse.Namespace) -> dict[str, int]:
@@ -43,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     segment = commands.add_parser("segment", help="segment one file, JSON to stdout")
     segment.add_argument("file")
     segment.add_argument("--channel", type=int, help="use this channel instead of the mean")
+    segment.add_argument("-o", "--out", type=Path, help="folder for --formats files (default: .)")
     add_model_arguments(segment)
+    add_output_arguments(segment)
     segment.set_defaults(func=run_segment)
     add_run_parser(commands)
     status = commands.add_parser("status", help="what a batch's manifest says")
@@ -73,6 +109,7 @@ def add_run_parser(commands) -> None:
     )
     add_model_arguments(run)
     run.add_argument("--channel", type=int, help="use this channel instead of the mean")
+    add_output_arguments(run)
     run.add_argument("--clips", action="store_true", default=None, help="cut a WAV per segment")
     run.add_argument("--clip-pad-ms", type=int, help="padding around each clip (default 0)")
     run.add_argument("--clip-rate", type=int, help="clip sample rate (default: the source's)")
@@ -90,10 +127,22 @@ def add_run_parser(commands) -> None:
 def run_segment(args: argparse.Namespace) -> int:
     from .vad import Vad  # torch is imported only by commands that run the model here
 
+    formats, chunking = output_settings(vars(args).copy())
     vad = Vad.load(args.model, precision=args.precision or "int8")
-    options = vad.options.with_overrides(**decision_overrides(args))
-    result = vad.process_file(args.file, channel=args.channel, **decision_overrides(args))
-    json.dump(segments_document(result, vad.model_info, options), sys.stdout, indent=1)
+    overrides = decision_overrides(args)
+    options = vad.options.with_overrides(**overrides)
+    keep = bool(chunking.max_segment_s)
+    result = vad.process_file(args.file, channel=args.channel, keep_scores=keep, **overrides)
+    if chunking.active:
+        duration_ms = round(result.info.duration * 1000)
+        chunks = asr_chunks(result.segments, result.speech_scores, duration_ms, chunking)
+        result = FileResult(result.info, chunks)
+    document = segments_document(result, vad.model_info, options)
+    if chunking.active:
+        document["chunking"] = asdict(chunking)
+    if args.formats:
+        write_formats((args.out or Path(".")) / Path(args.file).name, document, formats)
+    json.dump(document, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
 
@@ -101,7 +150,8 @@ def run_segment(args: argparse.Namespace) -> int:
 JOB_KEYS = {
     "inputs", "out", "jobs", "precision", "model", "channel", "clips", "clip_pad_ms",
     "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
-    "max_end_silence", "max_segment", "backend", "scheduler",
+    "max_end_silence", "max_segment", "backend", "scheduler", "formats", "max_segment_s",
+    "merge_for_asr", "max_merge_gap_s", "pad_ms",
 }  # fmt: skip
 
 
@@ -131,7 +181,8 @@ def batch_settings(args: argparse.Namespace):
         )
     )
     values["out"] = Path(values["out"])
-    return BatchSettings(overrides=overrides, **values)
+    formats, chunking = output_settings(values)
+    return BatchSettings(overrides=overrides, formats=formats, chunking=chunking, **values)
 
 
 class UsageError(Exception):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from . import __version__
 from .audio import AudioInfo
 from .options import VadOptions
@@ -28,10 +30,12 @@ class Segment:
 
 @dataclass(frozen=True)
 class FileResult:
-    """What one recording gave: its description and its speech segments."""
+    """What one recording gave: its description, its speech segments, and on request the
+    network's per-frame (10 ms) speech score."""
 
     info: AudioInfo
     segments: list[Segment]
+    speech_scores: np.ndarray | None = None
 
 
 def segments_document(

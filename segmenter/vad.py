@@ -31,11 +31,18 @@ class VadStream:
     how the audio was cut, and memory stays flat however long the recording is.
     """
 
-    def __init__(self, vad: Vad, options: VadOptions):
+    def __init__(self, vad: Vad, options: VadOptions, keep_scores: bool = False):
         self.features = FeatureStream(vad.frontend, vad.files.cmvn)
         self.network = NetworkStream(vad.encoder, options.sil_pdf_ids)
         self.detector = EndpointDetector(options, vad.frontend)
         self.samples = 0
+        self.scores: list[np.ndarray] | None = [] if keep_scores else None
+
+    def speech_scores(self) -> np.ndarray | None:
+        """Per-frame speech score (1 - silence posterior) so far, if the stream keeps them."""
+        if self.scores is None:
+            return None
+        return np.concatenate(self.scores) if self.scores else np.zeros(0, np.float32)
 
     def feed(self, samples: np.ndarray) -> list[Segment]:
         """Add audio; returns the segments that ended within what was seen so far."""
@@ -52,6 +59,8 @@ class VadStream:
         found = []
         for feats, decibels in batches:
             posteriors = self.network(feats)
+            if self.scores is not None:
+                self.scores.append(1.0 - posteriors.sum(axis=1))
             found += [Segment(*s) for s in self.detector.push(posteriors, decibels, self.samples)]
         return found
 
@@ -93,9 +102,9 @@ class Vad:
     def model_info(self) -> dict[str, str]:
         return {"name": self.files.name, "sha256": self.files.sha256, "precision": self.precision}
 
-    def stream(self, **overrides: Any) -> VadStream:
+    def stream(self, keep_scores: bool = False, **overrides: Any) -> VadStream:
         """A new streaming session; `overrides` replace decision settings for it alone."""
-        return VadStream(self, self.options.with_overrides(**overrides))
+        return VadStream(self, self.options.with_overrides(**overrides), keep_scores)
 
     def segments(self, audio: str | os.PathLike | np.ndarray, **overrides: Any) -> list[Segment]:
         """Speech segments of a file, or of 16 kHz mono float32 samples."""
@@ -105,16 +114,22 @@ class Vad:
         return self.process_file(audio, **overrides).segments
 
     def process_file(
-        self, path: str | os.PathLike, *, channel: int | None = None, **overrides: Any
+        self,
+        path: str | os.PathLike,
+        *,
+        channel: int | None = None,
+        keep_scores: bool = False,
+        **overrides: Any,
     ) -> FileResult:
         """Decode a file block by block and segment it."""
-        stream = self.stream(**overrides)
+        stream = self.stream(keep_scores, **overrides)
         found: list[Segment] = []
         with open_audio(path, channel=channel) as audio:
             for block in audio:
                 found += stream.feed(block)
             info = audio.info
-        return FileResult(info=info, segments=found + stream.finish())
+        found += stream.finish()
+        return FileResult(info, found, stream.speech_scores())
 
 
 __all__ = ["SAMPLE_RATE", "FileResult", "Segment", "Vad", "VadOptions", "VadStream"]

@@ -54,8 +54,104 @@ def write_text(target: Path, text: str) -> None:
         os.fsync(fh.fileno())
 
 
-def write_json(target: Path, document: dict[str, Any]) -> None:
-    write_text(target, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+def _segments(document: dict[str, Any]) -> list[tuple[float, float]]:
+    return [(s["start"], s["end"]) for s in document["segments"]]
+
+
+def _csv(document: dict[str, Any]) -> str:
+    rows = [f"{a:.3f},{b:.3f},{b - a:.3f}\n" for a, b in _segments(document)]
+    return "start,end,duration\n" + "".join(rows)
+
+
+def _audacity(document: dict[str, Any]) -> str:
+    """An Audacity label track (File > Import > Labels): start, end and label, tab-separated."""
+    return "".join(
+        f"{a:.3f}\t{b:.3f}\tspeech {i}\n" for i, (a, b) in enumerate(_segments(document), 1)
+    )
+
+
+def _srt_time(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def _srt(document: dict[str, Any]) -> str:
+    cues = [
+        f"{i}\n{_srt_time(a)} --> {_srt_time(b)}\nspeech {i}\n\n"
+        for i, (a, b) in enumerate(_segments(document), 1)
+    ]
+    return "".join(cues)
+
+
+def _whisper(document: dict[str, Any]) -> str:
+    """Chunks with faster-whisper's two clip_timestamps forms, in seconds."""
+    spans = _segments(document)
+    return (
+        json.dumps(
+            {
+                "audio": document["audio"]["path"],
+                "chunks": [{"start": a, "end": b} for a, b in spans],
+                "clip_timestamps": ",".join(f"{t:g}" for span in spans for t in span),
+                "batched_clip_timestamps": [{"start": a, "end": b} for a, b in spans],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+
+
+def _lhotse(document: dict[str, Any], uri: str) -> tuple[str, str]:
+    """A RecordingSet and a SupervisionSet (JSONL) for this recording."""
+    audio = document["audio"]
+    recording = {
+        "id": uri,
+        "sources": [
+            {"type": "file", "channels": list(range(audio["channels"])), "source": audio["path"]}
+        ],
+        "sampling_rate": audio["sample_rate"],
+        "num_samples": round(audio["duration"] * audio["sample_rate"]),
+        "duration": audio["duration"],
+        "channel_ids": list(range(audio["channels"])),
+    }
+    supervisions = [
+        {
+            "id": f"{uri}-{i:04d}",
+            "recording_id": uri,
+            "start": a,
+            "duration": round(b - a, 3),
+            "channel": list(range(audio["channels"])),
+        }
+        for i, (a, b) in enumerate(_segments(document))
+    ]
+    lines = "".join(json.dumps(s) + "\n" for s in supervisions)
+    return json.dumps(recording) + "\n", lines
+
+
+FORMATS = ("json", "rttm", "csv", "audacity", "srt", "whisper", "lhotse")
+
+
+def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
+    """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths."""
+    uri = "_".join(Path(base.name).stem.split()) or "recording"
+    texts: dict[str, str] = {}
+    for name in formats:
+        if name == "json":
+            texts[".json"] = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+        elif name == "rttm":
+            seg = [Segment(round(a * 1000), round(b * 1000)) for a, b in _segments(document)]
+            texts[".rttm"] = rttm_lines(uri, seg)
+        elif name == "lhotse":
+            texts[".recording.jsonl"], texts[".supervisions.jsonl"] = _lhotse(document, uri)
+        else:
+            suffix = {"audacity": ".audacity.txt", "whisper": ".whisper.json"}.get(name, f".{name}")
+            texts[suffix] = {"csv": _csv, "audacity": _audacity, "srt": _srt, "whisper": _whisper}[
+                name
+            ](document)
+    paths = []
+    for suffix, text in texts.items():
+        paths.append(base.with_name(base.name + suffix))
+        write_text(paths[-1], text)
+    return paths
 
 
 def rttm_lines(uri: str, segments: list[Segment]) -> str:
