@@ -144,34 +144,21 @@ def _steady_allocator() -> None:
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     """Segment one recording in a worker; returns its document, or the one-line reason it failed."""
     from .audio import AudioError
-    from .chunking import asr_chunks
-    from .segments import FileResult, segments_document
+    from .segments import segments_of
     from .writers import write_clips
 
     start = time.perf_counter()
     try:
         vad = worker_vad(settings.model, settings.precision)
-        chunking = settings.chunking
-        result = vad.process_file(
-            task.path,
-            channel=settings.channel,
-            keep_scores=bool(chunking.max_segment_s),
-            **settings.overrides,
+        document = vad.document(
+            task.path, channel=settings.channel, chunking=settings.chunking, **settings.overrides
         )
-        if chunking.active:
-            duration_ms = round(result.info.duration * 1000)
-            chunks = asr_chunks(result.segments, result.speech_scores, duration_ms, chunking)
-            result = FileResult(result.info, chunks)
-        options = vad.options.with_overrides(**settings.overrides)
-        document = segments_document(result, vad.model_info, options)
-        if chunking.active:
-            document["chunking"] = asdict(chunking)
         clips = []
         if task.clips_dir:
             clips = write_clips(
                 Path(task.path),
                 Path(task.clips_dir),
-                result.segments,
+                segments_of(document),
                 settings.clip_pad_ms,
                 settings.clip_rate,
                 settings.channel,
@@ -195,7 +182,7 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     """Run a batch; returns its summary and exit code (0 all done, 1 some failed)."""
     began = time.perf_counter()
     out = settings.out
-    with OutputLock(out), cluster(settings):
+    with OutputLock(out):
         handler = _log_to(out / "segmenter.log")
         try:
             summary = _run_locked(settings)
@@ -241,8 +228,10 @@ def _run_locked(settings: BatchSettings) -> Summary:
             found.sources, config, settings.retry_failed, settings.force
         )
         log.info("run: %d to do, %d already done, settings %s", len(todo), summary.skipped, config)
-        todo.sort(key=lambda p: (-p.source.size, p.source.rel))  # longest first
-        _process(todo, settings, manifest, summary)
+        todo.sort(key=lambda p: (-p.source.size, p.source.rel))  # longest first (by size)
+        if todo:
+            with cluster(settings):
+                _process(todo, settings, manifest, summary)
         still_failed = manifest.status()["failures"]
         wanted = {s.rel for s in found.sources}
         summary.failed = sum(1 for f in still_failed if f["file"] in wanted)
@@ -375,10 +364,3 @@ def _log_to(path: Path) -> logging.Handler:
     root.setLevel(logging.INFO)
     root.addHandler(handler)
     return handler
-
-
-def settings_dict(settings: BatchSettings) -> dict[str, Any]:
-    """Plain settings for logs and status."""
-    data = asdict(settings)
-    data["out"] = str(settings.out)
-    return data

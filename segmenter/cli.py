@@ -6,15 +6,13 @@ import argparse
 import json
 import sys
 import tomllib
-from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__
 from .audio import AudioError
-from .chunking import ChunkOptions, asr_chunks
+from .chunking import ChunkOptions
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, ModelError
-from .segments import FileResult, segments_document
 from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
@@ -61,12 +59,9 @@ def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
     return names, chunking
 
 
-def decision_overrides(args: argparse.Namespace) -> dict[str, int]:
-    """The decision settings given on the command line, by their option names."""
-    given = {
-        "max_end_silence_time": args.max_end_silence,
-        "max_single_segment_time": args.max_segment,
-    }
+def decision_overrides(max_end_silence: int | None, max_segment: int | None) -> dict[str, int]:
+    """The decision settings users tune most, by their option names, when given."""
+    given = {"max_end_silence_time": max_end_silence, "max_single_segment_time": max_segment}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -129,17 +124,8 @@ def run_segment(args: argparse.Namespace) -> int:
 
     formats, chunking = output_settings(vars(args).copy())
     vad = Vad.load(args.model, precision=args.precision or "int8")
-    overrides = decision_overrides(args)
-    options = vad.options.with_overrides(**overrides)
-    keep = bool(chunking.max_segment_s)
-    result = vad.process_file(args.file, channel=args.channel, keep_scores=keep, **overrides)
-    if chunking.active:
-        duration_ms = round(result.info.duration * 1000)
-        chunks = asr_chunks(result.segments, result.speech_scores, duration_ms, chunking)
-        result = FileResult(result.info, chunks)
-    document = segments_document(result, vad.model_info, options)
-    if chunking.active:
-        document["chunking"] = asdict(chunking)
+    overrides = decision_overrides(args.max_end_silence, args.max_segment)
+    document = vad.document(args.file, channel=args.channel, chunking=chunking, **overrides)
     if args.formats:
         write_formats((args.out or Path(".")) / Path(args.file).name, document, formats)
     json.dump(document, sys.stdout, indent=1)
@@ -175,10 +161,7 @@ def batch_settings(args: argparse.Namespace):
     if not values.get("inputs") or not values.get("out"):
         raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
     overrides = decision_overrides(
-        argparse.Namespace(
-            max_end_silence=values.pop("max_end_silence", None),
-            max_segment=values.pop("max_segment", None),
-        )
+        values.pop("max_end_silence", None), values.pop("max_segment", None)
     )
     values["out"] = Path(values["out"])
     formats, chunking = output_settings(values)

@@ -57,3 +57,8 @@ def segments_document(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "segmenter": __version__,
     }
+
+
+def segments_of(document: dict[str, Any]) -> list[Segment]:
+    """The segments of a per-file document, back in milliseconds."""
+    return [Segment(round(s["start"] * 1000), round(s["end"] * 1000)) for s in document["segments"]]

@@ -9,6 +9,7 @@ print(stream.finish())
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -16,12 +17,13 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, open_audio
+from .chunking import ChunkOptions, asr_chunks
 from .decision import EndpointDetector
 from .features import FeatureStream, FrontendConfig
 from .model import PRECISIONS, ModelFiles, resolve_model
 from .network import NetworkStream, load_encoder, quantize_int8
 from .options import VadOptions
-from .segments import FileResult, Segment
+from .segments import FileResult, Segment, segments_document
 
 
 class VadStream:
@@ -112,6 +114,28 @@ class Vad:
             stream = self.stream(**overrides)
             return stream.feed(audio) + stream.finish()
         return self.process_file(audio, **overrides).segments
+
+    def document(
+        self,
+        path: str | os.PathLike,
+        *,
+        channel: int | None = None,
+        chunking: ChunkOptions | None = None,
+        **overrides: Any,
+    ) -> dict[str, Any]:
+        """The per-file document of a recording, chunked for ASR if `chunking` asks."""
+        chunking = chunking or ChunkOptions()
+        keep = bool(chunking.max_segment_s)
+        result = self.process_file(path, channel=channel, keep_scores=keep, **overrides)
+        if chunking.active:
+            duration_ms = round(result.info.duration * 1000)
+            chunks = asr_chunks(result.segments, result.speech_scores, duration_ms, chunking)
+            result = FileResult(result.info, chunks)
+        options = self.options.with_overrides(**overrides)
+        document = segments_document(result, self.model_info, options)
+        if chunking.active:
+            document["chunking"] = dataclasses.asdict(chunking)
+        return document
 
     def process_file(
         self,

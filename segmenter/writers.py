@@ -20,7 +20,7 @@ from typing import Any
 import soundfile as sf
 
 from .audio import SAMPLE_RATE, open_audio
-from .segments import Segment
+from .segments import Segment, segments_of
 
 TMP_PREFIX = ".tmp-"
 
@@ -138,8 +138,7 @@ def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]
         if name == "json":
             texts[".json"] = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
         elif name == "rttm":
-            seg = [Segment(round(a * 1000), round(b * 1000)) for a, b in _segments(document)]
-            texts[".rttm"] = rttm_lines(uri, seg)
+            texts[".rttm"] = rttm_lines(uri, segments_of(document))
         elif name == "lhotse":
             texts[".recording.jsonl"], texts[".supervisions.jsonl"] = _lhotse(document, uri)
         else:
