@@ -180,7 +180,7 @@ def make_batch(root, n, seconds):
 
 def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path):
     src = tmp_path / "in"
-    make_batch(src, 24, 20)
+    make_batch(src, 24, 55)  # long enough that the batch is still running at the kill
     reference = tmp_path / "ref"
     assert run(src, "-o", reference, "--jobs", "2").returncode == 0
     out = tmp_path / "out"
@@ -188,7 +188,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path):
     batch = subprocess.Popen([*cmd, "--settle-seconds", "0"], start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.02)
         if (out / "manifest.sqlite").exists() and len(list(out.glob("*.json"))) >= 3:
             break
     os.killpg(batch.pid, signal.SIGKILL)  # the coordinator and its workers at once

@@ -28,10 +28,10 @@ def batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("dask")
     src = root / "in"
     (src / "sub dir").mkdir(parents=True)
+    audio = np.concatenate([SPEECH] * 3)  # three minutes per file: still running at a kill
     for i in range(12):
-        start = (i * 7919) % (len(SPEECH) - 16000 * 25)
         folder = src / "sub dir" if i % 3 == 0 else src
-        sf.write(folder / f"r{i:02d}.wav", SPEECH[start : start + 16000 * 25], 16000)
+        sf.write(folder / f"r{i:02d}.wav", audio[i * 1601 :], 16000)
     assert run(src, "-o", root / "loky", "--jobs", "2").returncode == 0
     return src, outputs(root / "loky")
 
@@ -62,7 +62,7 @@ def wait_for_done(out, count, timeout=120):
                     return
             except Exception:  # noqa: BLE001 - the coordinator may hold a write lock
                 pass
-        time.sleep(0.1)
+        time.sleep(0.02)
     raise AssertionError("batch made no progress")
 
 
