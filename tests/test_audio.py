@@ -184,6 +184,9 @@ def test_no_read_permission(wav_bytes):
     drop = (
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.getuid() == 0 else []
     )
+    if subprocess.run([*drop, sys.executable, "-c", "import segmenter"]).returncode != 0:
+        shutil.rmtree(folder)
+        pytest.skip("this interpreter cannot run as nobody (its folders are private)")
     out = subprocess.run([*drop, sys.executable, "-c", probe], capture_output=True, text=True)
     shutil.rmtree(folder)
     assert "AudioError" in out.stderr and "permission denied" in out.stderr
