@@ -115,10 +115,9 @@ def load_encoder(weights: str, encoder_conf: dict[str, Any]) -> FsmnEncoder:
     return encoder.eval()
 
 
-def quantized_engine() -> str | None:
-    """The quantized kernel engine for this CPU: qnnpack on ARM, x86/fbgemm elsewhere."""
-    supported = torch.backends.quantized.supported_engines
-    arm = platform.machine().lower() in ("aarch64", "arm64", "armv7l", "armv8l")
+def pick_engine(machine: str, supported: list[str]) -> str | None:
+    """The quantized kernel engine for a CPU: qnnpack on ARM (else "NoQEngine"), x86 elsewhere."""
+    arm = machine.lower() in ("aarch64", "arm64", "armv7l", "armv8l")
     preferred = ("qnnpack",) if arm else ("x86", "fbgemm", "onednn", "qnnpack")
     return next((e for e in preferred if e in supported), None)
 
@@ -129,7 +128,7 @@ def quantize_int8(encoder: FsmnEncoder) -> tuple[nn.Module, str]:
     Per-channel weights were the most faithful of the dynamic schemes measured (README, INT8).
     Returns the model and the precision it really runs in.
     """
-    engine = quantized_engine()
+    engine = pick_engine(platform.machine(), torch.backends.quantized.supported_engines)
     if engine is None:
         warnings.warn("no quantized engine on this CPU; running FP32", stacklevel=2)
         return encoder, "fp32"

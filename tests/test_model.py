@@ -45,3 +45,20 @@ def test_int8_is_the_default_and_quantizes_linear_layers(vad_int8):
     assert "DynamicQuantizedLinear" in repr(vad_int8.encoder) or "quantized" in repr(
         type(vad_int8.encoder.in_linear1.linear)
     )
+
+
+def test_quantized_engine_follows_the_platform(monkeypatch):
+    """ARM boxes need qnnpack ("NoQEngine" otherwise); with no engine, FP32 and a warning."""
+    from segmenter import network
+
+    assert network.pick_engine("aarch64", ["qnnpack", "none"]) == "qnnpack"
+    assert network.pick_engine("aarch64", ["x86", "fbgemm", "none"]) is None
+    assert network.pick_engine("x86_64", ["qnnpack", "x86", "fbgemm"]) == "x86"
+    assert network.pick_engine("x86_64", ["fbgemm", "none"]) == "fbgemm"
+    monkeypatch.setattr(network, "pick_engine", lambda machine, supported: None)
+    encoder = network.load_encoder(
+        str(bundled_model_dir() / "model.pt"), resolve_model().config["encoder_conf"]
+    )
+    with pytest.warns(UserWarning, match="no quantized engine"):
+        model, precision = network.quantize_int8(encoder)
+    assert precision == "fp32" and model is encoder
