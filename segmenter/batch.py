@@ -43,6 +43,7 @@ class BatchSettings:
     out: Path
     jobs: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
     precision: str = "int8"
+    runtime: str = "torch"  # or "onnx": onnxruntime, no torch in the workers
     model: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     channel: int | None = None
@@ -67,6 +68,7 @@ class BatchSettings:
         return {
             "model": files.sha256,
             "precision": self.precision,
+            "runtime": self.runtime,
             "options": options.with_overrides(**self.overrides).to_dict(),
             "channel": self.channel,
             "clips": [self.clip_pad_ms, self.clip_rate] if self.clips else None,
@@ -112,9 +114,9 @@ class Summary:
 _VADS: dict[tuple, Any] = {}
 
 
-def worker_vad(model: str | None, precision: str):
+def worker_vad(model: str | None, precision: str, runtime: str = "torch"):
     """The model of this worker process, loaded once, the process set up to run it."""
-    key = (model, precision)
+    key = (model, precision, runtime)
     if key not in _VADS:
         from threadpoolctl import threadpool_limits
 
@@ -122,7 +124,7 @@ def worker_vad(model: str | None, precision: str):
 
         threadpool_limits(1)  # one BLAS thread too: workers share the cores, not each task
         _steady_allocator()
-        _VADS[key] = Vad.load(model, precision=precision, threads=1)
+        _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime)
     return _VADS[key]
 
 
@@ -149,7 +151,7 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
 
     start = time.perf_counter()
     try:
-        vad = worker_vad(settings.model, settings.precision)
+        vad = worker_vad(settings.model, settings.precision, settings.runtime)
         document = vad.document(
             task.path, channel=settings.channel, chunking=settings.chunking, **settings.overrides
         )

@@ -1,4 +1,5 @@
-"""Command line: `segment` one file, `run` a batch, `status` of a batch."""
+"""Command line: `segment` one file, `run` a batch, `status` of a batch; model tools
+(`bench`, `quantize`, `export-onnx`) and `eval` of outputs against reference RTTMs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
 from .manifest import LockedError, Manifest
-from .model import PRECISIONS, ModelError
+from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
 from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
@@ -22,6 +23,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs the model."""
     parser.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None, help="default: int8")
+    parser.add_argument(
+        "--runtime", choices=RUNTIMES, default=None, help="torch (default) or onnx (no torch)"
+    )
     parser.add_argument(
         "--max-end-silence", type=int, metavar="MS", help="fixed end silence (turns schedule off)"
     )
@@ -81,7 +85,41 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("out", type=Path)
     status.add_argument("--json", action="store_true", help="machine-readable")
     status.set_defaults(func=run_status)
+    add_tool_parsers(commands)
     return parser
+
+
+def add_tool_parsers(commands) -> None:
+    """The toolkit: measure, shrink and export the model, score outputs."""
+    bench = commands.add_parser("bench", help="size, load time, memory and speed on this box")
+    bench.add_argument("file", nargs="?", type=Path, help="recording (default: a bundled clip)")
+    bench.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
+    bench.add_argument(
+        "--seconds", type=float, default=600, help="length of the default recording (600)"
+    )
+    bench.add_argument("--json", action="store_true", help="machine-readable")
+    bench.set_defaults(func=run_bench)
+    quantize = commands.add_parser("quantize", help="write an INT8 model folder")
+    quantize.add_argument("-o", "--out", type=Path, required=True, help="new model folder")
+    quantize.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
+    quantize.add_argument(
+        "--prune", type=float, default=0.0, metavar="AMOUNT", help="L1-prune this share first"
+    )
+    quantize.add_argument(
+        "--eval", type=Path, metavar="DIR", help="recordings + RTTMs: print F1 before/after"
+    )
+    quantize.set_defaults(func=run_quantize)
+    export = commands.add_parser("export-onnx", help="export the FSMN network to ONNX")
+    export.add_argument("-o", "--out", type=Path, required=True, help="ONNX file to write")
+    export.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
+    export.add_argument("--int8", action="store_true", help="dynamic INT8 MatMuls")
+    export.set_defaults(func=run_export)
+    evaluate = commands.add_parser("eval", help="frame-level P/R/F1 of outputs vs RTTMs")
+    evaluate.add_argument("ref_dir", type=Path, help="folder of reference .rttm files")
+    evaluate.add_argument("out", type=Path, help="output folder of `run` or `segment`")
+    evaluate.add_argument("--collar", type=float, default=0.0, help="seconds around boundaries")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable")
+    evaluate.set_defaults(func=run_eval)
 
 
 def add_run_parser(commands) -> None:
@@ -123,7 +161,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from .vad import Vad  # torch is imported only by commands that run the model here
 
     formats, chunking = output_settings(vars(args).copy())
-    vad = Vad.load(args.model, precision=args.precision or "int8")
+    vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
     overrides = decision_overrides(args.max_end_silence, args.max_segment)
     document = vad.document(args.file, channel=args.channel, chunking=chunking, **overrides)
     if args.formats:
@@ -134,7 +172,7 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 JOB_KEYS = {
-    "inputs", "out", "jobs", "precision", "model", "channel", "clips", "clip_pad_ms",
+    "inputs", "out", "jobs", "precision", "runtime", "model", "channel", "clips", "clip_pad_ms",
     "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
     "max_end_silence", "max_segment", "backend", "scheduler", "formats", "max_segment_s",
     "merge_for_asr", "max_merge_gap_s", "pad_ms",
@@ -199,6 +237,63 @@ def run_status(args: argparse.Namespace) -> int:
     for failure in state["failures"]:
         print(f"failed: {failure['file']}: {failure['error']}")
     return EXIT_OK
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from . import benchmark
+
+    rows = benchmark.run(args.file, args.model, args.seconds)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    source = args.file or f"bundled clip looped to {args.seconds:g} s"
+    print(f"{source}, {rows[0]['audio_s']:.1f} s of audio, one thread\n")
+    print(benchmark.format_table(rows))
+    return EXIT_OK
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from .evaluation import score_model
+    from .export import write_int8_folder
+    from .vad import Vad
+
+    files = resolve_model(args.model)
+    written = write_int8_folder(files, args.out, args.prune)
+    before, after = files.weights.stat().st_size, written.stat().st_size
+    print(f"{files.weights.name} {before / 1e6:.2f} MB -> {written} {after / 1e6:.2f} MB")
+    if args.eval:
+        for label, model, precision in (
+            ("fp32", args.model, "fp32"),
+            ("int8", args.model, "int8"),
+            (f"int8, pruned {args.prune:g}" if args.prune else "written", args.out, "int8"),
+        ):
+            f1 = score_model(Vad.load(model, precision=precision), args.eval).f1
+            print(f"F1 on {args.eval} ({label}): {f1:.4f}")
+    return EXIT_OK
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx, fp32_encoder
+
+    encoder = fp32_encoder(resolve_model(args.model))
+    try:
+        path = export_onnx(encoder, args.out, int8=args.int8)
+    except ImportError as exc:
+        raise UsageError(f"export-onnx needs pip install 'segmenter[export]' ({exc})") from None
+    print(f"{path} {path.stat().st_size / 1e6:.2f} MB")
+    return EXIT_OK
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, format_table
+
+    if not args.ref_dir.is_dir() or not args.out.is_dir():
+        raise UsageError("eval needs two folders: REF_DIR (with .rttm files) and OUT")
+    result = evaluate(args.ref_dir, args.out, args.collar)
+    if not result["files"] and not result["missing"]:
+        raise UsageError(f"{args.ref_dir}: no .rttm files")
+    print(json.dumps(result, indent=1) if args.json else format_table(result))
+    return EXIT_FAILED if result["missing"] else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
 """Model folders in the ModelScope/FunASR layout: model.pt, config.yaml, am.mvn.
 
-The bundled FSMN-VAD is the default; a local folder or a ModelScope id can replace it.
+The bundled FSMN-VAD is the default; a local folder or a ModelScope id can replace it. A folder
+made by `segmenter quantize` holds model.int8.pt instead of model.pt; model.onnx and
+model.int8.onnx (from `segmenter export-onnx`) serve the onnx runtime.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import numpy as np
 import yaml
 
 BUNDLED_MODEL_NAME = "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch"
-REQUIRED_FILES = ("model.pt", "config.yaml", "am.mvn")
+REQUIRED_FILES = ("config.yaml", "am.mvn")
+WEIGHTS = {"fp32": "model.pt", "int8": "model.int8.pt"}  # torch weights, by how they are stored
+ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 PRECISIONS = ("int8", "fp32")
+RUNTIMES = ("torch", "onnx")
 
 
 class ModelError(Exception):
@@ -32,11 +37,24 @@ class ModelFiles:
     directory: Path
     config: dict[str, Any]
     cmvn: np.ndarray  # (2, dim) float32: shift to add, then scale to multiply
-    sha256: str  # of model.pt
+    weights: Path  # model.pt, or model.int8.pt in a folder that is INT8 only
+    sha256: str  # of the weights
 
     @property
-    def weights(self) -> Path:
-        return self.directory / "model.pt"
+    def int8_only(self) -> bool:
+        """True for a folder made by `segmenter quantize` (no FP32 weights to run)."""
+        return self.weights.name == WEIGHTS["int8"]
+
+    def onnx_file(self, precision: str) -> Path:
+        """The ONNX network for a precision; a clear error where the folder has none."""
+        path = self.directory / ONNX_FILES[precision]
+        if not path.is_file():
+            raise ModelError(
+                f"model {self.name}: no {path.name} for the onnx runtime; make it with "
+                f"`segmenter export-onnx --model {self.directory} -o {path}`"
+                + (" --int8" if precision == "int8" else "")
+            )
+        return path
 
 
 def bundled_model_dir() -> Path:
@@ -72,7 +90,9 @@ def _download(model_id: str) -> Path:
 
 
 def _read_folder(name: str, directory: Path) -> ModelFiles:
-    missing = [f for f in REQUIRED_FILES if not (directory / f).is_file()]
+    weights = [directory / w for w in WEIGHTS.values() if (directory / w).is_file()]
+    missing = [] if weights else [WEIGHTS["fp32"]]
+    missing += [f for f in REQUIRED_FILES if not (directory / f).is_file()]
     if missing:
         raise ModelError(f"model {name}: {directory} lacks {', '.join(missing)}")
     with open(directory / "config.yaml", encoding="utf-8") as fh:
@@ -84,7 +104,8 @@ def _read_folder(name: str, directory: Path) -> ModelFiles:
         directory=directory,
         config=config,
         cmvn=read_cmvn(directory / "am.mvn"),
-        sha256=_sha256(directory / "model.pt"),
+        weights=weights[0],
+        sha256=_sha256(weights[0]),
     )
 
 

@@ -122,6 +122,16 @@ def pick_engine(machine: str, supported: list[str]) -> str | None:
     return next((e for e in preferred if e in supported), None)
 
 
+def load_int8_encoder(weights: str, encoder_conf: dict[str, Any]) -> nn.Module:
+    """An INT8 folder's encoder (`segmenter quantize`): quantized structure, weights strictly."""
+    quantized, precision = quantize_int8(FsmnEncoder(**encoder_conf))
+    if precision != "int8":
+        raise RuntimeError("this model is INT8 only and this CPU has no quantized engine")
+    state = torch.load(weights, map_location="cpu", weights_only=False)  # packed INT8 params
+    quantized.load_state_dict(state, strict=True)
+    return quantized.eval()
+
+
 def quantize_int8(encoder: FsmnEncoder) -> tuple[nn.Module, str]:
     """Dynamic INT8 of the linear layers (per-channel weights); FP32 where no engine exists.
 

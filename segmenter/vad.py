@@ -14,14 +14,12 @@ import os
 from typing import Any
 
 import numpy as np
-import torch
 
 from .audio import SAMPLE_RATE, open_audio
 from .chunking import ChunkOptions, asr_chunks
 from .decision import EndpointDetector
 from .features import FeatureStream, FrontendConfig
-from .model import PRECISIONS, ModelFiles, resolve_model
-from .network import NetworkStream, load_encoder, quantize_int8
+from .model import PRECISIONS, RUNTIMES, ModelError, ModelFiles, resolve_model
 from .options import VadOptions
 from .segments import FileResult, Segment, segments_document
 
@@ -35,7 +33,7 @@ class VadStream:
 
     def __init__(self, vad: Vad, options: VadOptions, keep_scores: bool = False):
         self.features = FeatureStream(vad.frontend, vad.files.cmvn)
-        self.network = NetworkStream(vad.encoder, options.sil_pdf_ids)
+        self.network = vad.network_stream(options.sil_pdf_ids)
         self.detector = EndpointDetector(options, vad.frontend)
         self.samples = 0
         self.scores: list[np.ndarray] | None = [] if keep_scores else None
@@ -70,15 +68,22 @@ class VadStream:
 class Vad:
     """FSMN-VAD with FunASR's front end and decision logic; load once, use for many files."""
 
-    def __init__(self, files: ModelFiles, precision: str, options: VadOptions | None = None):
+    def __init__(
+        self,
+        files: ModelFiles,
+        precision: str,
+        options: VadOptions | None = None,
+        runtime: str = "torch",
+        threads: int | None = None,
+    ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}")
         self.files = files
+        self.runtime = runtime
         self.frontend = FrontendConfig.from_config(files.config.get("frontend_conf", {}))
-        encoder = load_encoder(str(files.weights), files.config["encoder_conf"])
-        self.encoder, self.precision = (encoder, "fp32")
-        if precision == "int8":
-            self.encoder, self.precision = quantize_int8(encoder)
+        self.encoder, self.precision = _load_network(files, precision, runtime, threads)
         self.options = options or VadOptions.from_config(files.config.get("model_conf", {}))
 
     @classmethod
@@ -87,22 +92,37 @@ class Vad:
         model: str | os.PathLike | None = None,
         precision: str = "int8",
         threads: int | None = 1,
+        runtime: str = "torch",
         **overrides: Any,
     ) -> Vad:
         """Load a model (None: the bundled one; a folder; or a ModelScope id).
 
-        `threads` sets torch's intra-op threads for this process (None leaves it alone);
+        `threads` sets the network's intra-op threads (None leaves the runtime's default);
+        `runtime` "onnx" runs the network on onnxruntime and never imports torch;
         `overrides` replace decision settings from the model's config.
         """
-        if threads is not None:
-            torch.set_num_threads(threads)
         files = resolve_model(model)
         options = VadOptions.from_config(files.config.get("model_conf", {}))
-        return cls(files, precision, options.with_overrides(**overrides))
+        return cls(files, precision, options.with_overrides(**overrides), runtime, threads)
+
+    def network_stream(self, sil_pdf_ids: tuple[int, ...]):
+        """A fresh network stream (zero FSMN memory) on this model's runtime."""
+        if self.runtime == "onnx":
+            from .onnx_network import OnnxStream
+
+            return OnnxStream(self.encoder, sil_pdf_ids)
+        from .network import NetworkStream
+
+        return NetworkStream(self.encoder, sil_pdf_ids)
 
     @property
     def model_info(self) -> dict[str, str]:
-        return {"name": self.files.name, "sha256": self.files.sha256, "precision": self.precision}
+        return {
+            "name": self.files.name,
+            "sha256": self.files.sha256,
+            "precision": self.precision,
+            "runtime": self.runtime,
+        }
 
     def stream(self, keep_scores: bool = False, **overrides: Any) -> VadStream:
         """A new streaming session; `overrides` replace decision settings for it alone."""
@@ -154,6 +174,26 @@ class Vad:
             info = audio.info
         found += stream.finish()
         return FileResult(info, found, stream.speech_scores())
+
+
+def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int | None):
+    """The network (torch module or onnxruntime session) and the precision it really runs in."""
+    if files.int8_only and precision != "int8":
+        raise ModelError(f"model {files.name}: holds INT8 weights only; use precision int8")
+    if runtime == "onnx":
+        from .onnx_network import load_session
+
+        return load_session(files.onnx_file(precision), threads), precision
+    import torch
+
+    from .network import load_encoder, load_int8_encoder, quantize_int8
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if files.int8_only:
+        return load_int8_encoder(str(files.weights), files.config["encoder_conf"]), "int8"
+    encoder = load_encoder(str(files.weights), files.config["encoder_conf"])
+    return quantize_int8(encoder) if precision == "int8" else (encoder, "fp32")
 
 
 __all__ = ["SAMPLE_RATE", "FileResult", "Segment", "Vad", "VadOptions", "VadStream"]

@@ -1,0 +1,98 @@
+"""Model tools: INT8 model folders (optionally pruned first) and ONNX export of the FSMN network."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .model import ONNX_FILES, REQUIRED_FILES, WEIGHTS, ModelError, ModelFiles
+from .network import FsmnEncoder, load_encoder, quantize_int8
+
+FOLDER_EXTRAS = ("configuration.json", "LICENSE", "SOURCE.md")  # copied when present
+
+
+def fp32_encoder(files: ModelFiles) -> FsmnEncoder:
+    """The FP32 network of a model folder; INT8-only folders cannot be re-exported."""
+    if files.int8_only:
+        raise ModelError(f"model {files.name}: INT8 only; export from a folder with model.pt")
+    return load_encoder(str(files.weights), files.config["encoder_conf"])
+
+
+def prune_linear(encoder: nn.Module, amount: float) -> nn.Module:
+    """Zero the `amount` share of smallest-magnitude weights in every linear layer (L1)."""
+    from torch.nn.utils import prune
+
+    if not 0.0 <= amount < 1.0:
+        raise ValueError("prune amount must be in [0, 1)")
+    for module in encoder.modules():
+        if isinstance(module, nn.Linear) and amount > 0:
+            prune.l1_unstructured(module, "weight", amount)
+            prune.remove(module, "weight")  # make the zeros permanent, drop the mask
+    return encoder
+
+
+def write_int8_folder(files: ModelFiles, out: Path, prune: float = 0.0) -> Path:
+    """A model folder holding INT8 weights (model.int8.pt) that `--model out` loads again."""
+    quantized, precision = quantize_int8(prune_linear(fp32_encoder(files), prune))
+    if precision != "int8":
+        raise ModelError("this CPU has no quantized engine; cannot write INT8 weights")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (*REQUIRED_FILES, *FOLDER_EXTRAS):
+        if (files.directory / name).is_file():
+            shutil.copyfile(files.directory / name, out / name)
+    torch.save(quantized.state_dict(), out / WEIGHTS["int8"])
+    return out / WEIGHTS["int8"]
+
+
+class _Graph(nn.Module):
+    """The encoder with its FSMN memories as separate inputs and outputs, as ONNX needs them."""
+
+    def __init__(self, encoder: FsmnEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self, feats: torch.Tensor, memories: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, ...]:
+        posteriors, state = self.encoder(feats, memories)
+        return (posteriors, *state)
+
+
+def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False) -> Path:
+    """Write the network as ONNX with a dynamic time axis; `int8`: dynamic INT8 MatMuls."""
+    state = encoder.initial_state()
+    names = [f"memory{i}" for i in range(len(state))]
+    feats = torch.zeros(100, encoder.in_linear1.linear.in_features)
+    frames = torch.export.Dim("frames", min=1)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            _Graph(encoder).eval(),
+            (feats, state),
+            input_names=["feats", *names],
+            output_names=["posteriors", *[f"{n}_out" for n in names]],
+            dynamic_shapes=({0: frames}, [None] * len(state)),
+            dynamo=True,
+            verbose=False,
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not int8:
+        program.save(str(path))
+        return path
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        program.save(f"{tmp}/{ONNX_FILES['fp32']}")
+        logging.disable(logging.WARNING)  # onnxruntime suggests pre-processing meant for CNNs
+        quantize_dynamic(
+            f"{tmp}/{ONNX_FILES['fp32']}", str(path), per_channel=True, weight_type=QuantType.QUInt8
+        )
+        logging.disable(logging.NOTSET)
+    return path

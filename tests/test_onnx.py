@@ -1,0 +1,144 @@
+"""ONNX: the exported network matches torch, the bundled ONNX files are current, and the onnx
+runtime gives FunASR's segments without importing torch."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from segmenter.export import fp32_encoder
+from segmenter.model import bundled_model_dir, resolve_model
+
+from .conftest import GOLDEN
+from .test_cli import run
+from .test_parity import RECORDINGS, reference
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx")
+    out = run("export-onnx", "-o", str(folder / "vad.onnx"))
+    assert out.returncode == 0, out.stderr
+    out = run("export-onnx", "--int8", "-o", str(folder / "vad.int8.onnx"))
+    assert out.returncode == 0, out.stderr
+    return folder
+
+
+def stream_outputs(path, chunks):
+    """Posteriors of onnxruntime over consecutive chunks, memory carried by the caller."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    state = [np.zeros(i.shape, np.float32) for i in session.get_inputs()[1:]]
+    names = [i.name for i in session.get_inputs()]
+    found = []
+    for chunk in chunks:
+        posteriors, *state = session.run(None, dict(zip(names, [chunk, *state], strict=True)))
+        found.append(posteriors)
+    return np.concatenate(found)
+
+
+def chunks_of_features():
+    rng = np.random.default_rng(3)
+    return [rng.normal(size=(n, 400)).astype(np.float32) for n in (37, 1, 250, 19)]
+
+
+def test_exported_network_equals_torch_within_1e4_streaming(exported):
+    """Odd chunk lengths (1 frame too): a dynamic time axis and the memory carried as I/O."""
+    chunks = chunks_of_features()
+    encoder = fp32_encoder(resolve_model())
+    state, expected = encoder.initial_state(), []
+    with torch.inference_mode():
+        for chunk in chunks:
+            posteriors, state = encoder(torch.from_numpy(chunk), state)
+            expected.append(posteriors.numpy())
+    got = stream_outputs(exported / "vad.onnx", chunks)
+    assert np.abs(got - np.concatenate(expected)).max() < 1e-4
+
+
+def test_bundled_onnx_files_are_what_export_makes_now(exported):
+    """The package ships model.onnx and model.int8.onnx; they must not drift from model.pt."""
+    chunks = chunks_of_features()
+    for shipped, fresh in (("model.onnx", "vad.onnx"), ("model.int8.onnx", "vad.int8.onnx")):
+        a = stream_outputs(bundled_model_dir() / shipped, chunks)
+        b = stream_outputs(exported / fresh, chunks)
+        assert np.abs(a - b).max() < 1e-6, shipped
+
+
+ONNX_CHILD = """
+import json, sys
+from segmenter.vad import Vad
+vad = Vad.load(precision=sys.argv[1], runtime="onnx")
+found = {p: [[s.start, s.end] for s in vad.segments(p)] for p in sys.argv[2:]}
+print(json.dumps({"torch": "torch" in sys.modules, "segments": found}))
+"""
+
+
+def onnx_segments(precision):
+    paths = [str(p) for p in RECORDINGS]
+    args = [sys.executable, "-c", ONNX_CHILD, precision, *paths]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout)
+
+
+def test_onnx_runtime_fp32_equals_funasr_without_torch():
+    result = onnx_segments("fp32")
+    assert result["torch"] is False
+    for path in RECORDINGS:
+        assert [tuple(s) for s in result["segments"][str(path)]] == reference(path), path.stem
+
+
+def test_onnx_runtime_int8_stays_close_to_funasr():
+    """onnxruntime's dynamic INT8 (U8U8: no AVX2 saturation) is at the level of torch's INT8."""
+    result = onnx_segments("int8")
+    offsets = []
+    for path in RECORDINGS:
+        got = np.array(result["segments"][str(path)]).ravel()
+        ref = np.array(reference(path)).ravel()
+        assert len(got) == len(ref), path.stem
+        offsets += list(np.abs(got - ref))
+    assert (np.array(offsets) <= 10).mean() >= 0.95
+    assert max(offsets) <= 100
+
+
+def test_segment_and_run_take_the_onnx_runtime(tmp_path):
+    path = GOLDEN / "dev08_edgespink30db.flac"
+    out = run("segment", str(path), "--runtime", "onnx", "--precision", "fp32")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["model"]["runtime"] == "onnx"
+    assert [(s["start"] * 1000, s["end"] * 1000) for s in doc["segments"]] == reference(path)
+    batch = run(
+        "run",
+        str(path),
+        "-o",
+        str(tmp_path),
+        "--runtime",
+        "onnx",
+        "--jobs",
+        "1",
+        "--precision",
+        "fp32",
+    )
+    assert batch.returncode == 0, batch.stderr
+    written = json.loads((tmp_path / f"{path.name}.json").read_text())
+    assert written["model"]["runtime"] == "onnx" and written["segments"] == doc["segments"]
+
+
+def test_folder_without_onnx_file_names_the_fix(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("model.pt", "config.yaml", "am.mvn"):
+        (folder / name).write_bytes((bundled_model_dir() / name).read_bytes())
+    out = run(
+        "segment",
+        str(GOLDEN / "dev08_edgespink30db.flac"),
+        "--runtime",
+        "onnx",
+        "--model",
+        str(folder),
+    )
+    assert out.returncode == 1
+    assert "no model.int8.onnx" in out.stderr and "export-onnx" in out.stderr
