@@ -127,7 +127,9 @@ def load_int8_encoder(weights: str, encoder_conf: dict[str, Any]) -> nn.Module:
     quantized, precision = quantize_int8(FsmnEncoder(**encoder_conf))
     if precision != "int8":
         raise RuntimeError("this model is INT8 only and this CPU has no quantized engine")
-    state = torch.load(weights, map_location="cpu", weights_only=False)  # packed INT8 params
+    with warnings.catch_warnings():  # torch's own loader of quantized tensors: TypedStorage
+        warnings.simplefilter("ignore", UserWarning)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
     quantized.load_state_dict(state, strict=True)
     return quantized.eval()
 

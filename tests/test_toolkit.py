@@ -24,7 +24,7 @@ from .test_parity import RECORDINGS, reference
 def test_quantized_folder_loads_again_and_segments_as_int8(tmp_path, vad_int8):
     out = run("quantize", "-o", str(tmp_path / "q"))
     assert out.returncode == 0, out.stderr
-    assert "model.pt 1.72 MB" in out.stdout
+    assert "model.pt 1.72 MB" in out.stdout and "model.int8.pt 0.5" in out.stdout
     folder = tmp_path / "q"
     assert not (folder / "model.pt").exists() and (folder / "model.int8.pt").is_file()
     fp32_size = (bundled_model_dir() / "model.pt").stat().st_size
@@ -49,9 +49,14 @@ def test_prune_zeroes_weights_and_reports_f1(tmp_path):
     f1 = {line.split("(")[1].split(")")[0]: float(line.split()[-1]) for line in lines}
     assert set(f1) == {"fp32", "int8", "int8, pruned 0.5"}
     assert all(0.5 < v <= 1 for v in f1.values())
-    state = torch.load(tmp_path / "p" / "model.int8.pt", weights_only=False)
+    state = torch.load(tmp_path / "p" / "model.int8.pt", weights_only=True)
     weight, _ = state["in_linear1.linear._packed_params._packed_params"]
     assert (weight.int_repr() == 0).float().mean() >= 0.5
+    bench = run("bench", "--seconds", "10", "--model", str(tmp_path / "p"), "--json")
+    rows = json.loads(bench.stdout)
+    assert [(r["runtime"], r["precision"], r["agreement"]) for r in rows] == [
+        ("torch", "int8", None)
+    ]
 
 
 # -- eval -------------------------------------------------------------------------------------
@@ -140,3 +145,13 @@ def test_bench_measures_every_runtime_and_precision():
     table = run("bench", "--seconds", "10")
     assert table.returncode == 0
     assert sum(line.startswith(("| torch", "| onnx")) for line in table.stdout.splitlines()) == 4
+
+
+def test_bench_agreement_matches_boundaries_by_nearest():
+    from segmenter.benchmark import agreement
+
+    same = [[0, 100], [200, 300]]
+    assert agreement(same, same) == 1.0
+    assert agreement([[0, 100], [150, 160], [200, 300]], same) == 1.0  # an extra cut costs nothing
+    assert agreement([[0, 120]], [[0, 100]]) == 0.5
+    assert agreement([], []) == 1.0 and agreement([[1, 2]], []) == 0.0
