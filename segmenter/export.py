@@ -83,16 +83,32 @@ def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False) -> Path:
             verbose=False,
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not int8:
-        program.save(str(path))
-        return path
+    target = path if not int8 else Path(tempfile.mkdtemp()) / ONNX_FILES["fp32"]
+    program.save(str(target))
+    _name_time_axis(target)
+    if int8:
+        _quantize_onnx(target, path)
+        shutil.rmtree(target.parent)
+    return path
+
+
+def _name_time_axis(path: Path) -> None:
+    """Call the dynamic axis "frames" in the graph's signature (torch.export names it s<N>)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "frames"
+    onnx.save(model, str(path))
+
+
+def _quantize_onnx(source: Path, path: Path) -> None:
+    """onnxruntime's dynamic INT8 with unsigned weights: with signed weights its AVX2 kernels
+    saturate and kept 59% of golden boundaries within 10 ms (unsigned: 96%, as torch's INT8)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory() as tmp:
-        program.save(f"{tmp}/{ONNX_FILES['fp32']}")
-        logging.disable(logging.WARNING)  # onnxruntime suggests pre-processing meant for CNNs
-        quantize_dynamic(
-            f"{tmp}/{ONNX_FILES['fp32']}", str(path), per_channel=True, weight_type=QuantType.QUInt8
-        )
+    logging.disable(logging.WARNING)  # it suggests a pre-processing step meant for CNNs
+    try:
+        quantize_dynamic(str(source), str(path), per_channel=True, weight_type=QuantType.QUInt8)
+    finally:
         logging.disable(logging.NOTSET)
-    return path
