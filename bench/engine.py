@@ -68,7 +68,8 @@ def child(kind: str, audio: str, repeat: int) -> dict:
         from segmenter.audio import open_audio
         from segmenter.batch import worker_vad
 
-        vad = worker_vad(None, kind)  # as a batch worker runs it: one thread, steady allocator
+        runtime, _, precision = kind.rpartition("-")  # "int8", "fp32", "onnx-fp32"
+        vad = worker_vad(None, precision, runtime or "torch")  # as a batch worker runs it
         loaded = time.perf_counter()
         stream, found = vad.stream(), []
         for _ in range(repeat):  # a longer recording without a longer file
@@ -124,7 +125,11 @@ def main() -> None:
         return
     audio = args.audio or long_recording()
     minutes = sf.info(str(audio)).duration / 60
-    runs = {"segmenter int8": measure("int8", audio), "segmenter fp32": measure("fp32", audio)}
+    runs = {
+        "segmenter int8": measure("int8", audio),
+        "segmenter fp32": measure("fp32", audio),
+        "segmenter onnx fp32": measure("onnx-fp32", audio),
+    }
     has_funasr = subprocess.run([sys.executable, "-c", "import funasr"], capture_output=True)
     if not args.skip_funasr and has_funasr.returncode == 0:
         runs["FunASR AutoModel"] = measure("funasr", audio)
