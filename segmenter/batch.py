@@ -9,7 +9,6 @@ kills its worker again is recorded as failed.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import shutil
@@ -120,27 +119,12 @@ def worker_vad(model: str | None, precision: str, runtime: str = "torch"):
     if key not in _VADS:
         from threadpoolctl import threadpool_limits
 
-        from .vad import Vad
+        from .vad import Vad, steady_allocator
 
         threadpool_limits(1)  # one BLAS thread too: workers share the cores, not each task
-        _steady_allocator()
+        steady_allocator()
         _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime)
     return _VADS[key]
-
-
-def _steady_allocator() -> None:
-    """Keep glibc from unmapping and re-faulting the engine's multi-MB batch buffers.
-
-    Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's
-    mmap threshold at 128 KiB: every batch array became a fresh mmap and the engine ran at half
-    speed (bench/batch.py --backend dask). Fixed thresholds help under glibc's defaults too.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (macOS, musl): nothing to tune
-        return
-    libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
-    libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
 
 
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:

@@ -69,10 +69,13 @@ def _model_bytes(vad) -> int:
 
 def measure(runtime: str, precision: str, model: str | None, audio: str) -> dict:
     """Load and run one configuration in this process; its measurements."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    start = time.perf_counter()
-    from .vad import Vad
+    from threadpoolctl import threadpool_limits
 
+    from .vad import Vad, steady_allocator
+
+    threadpool_limits(1)  # set up as a batch worker is, so the numbers are a worker's
+    steady_allocator()
+    start = time.perf_counter()
     vad = Vad.load(model or None, precision=precision, threads=1, runtime=runtime)
     loaded = time.perf_counter()
     load_mb = _peak_mb()

@@ -159,8 +159,9 @@ def add_run_parser(commands) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .vad import Vad  # torch is imported only by commands that run the model here
+    from .vad import Vad, steady_allocator  # torch is imported only where the model runs
 
+    steady_allocator()
     formats, chunking = output_settings(vars(args).copy())
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
     overrides = decision_overrides(args.max_end_silence, args.max_segment)

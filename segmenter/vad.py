@@ -9,6 +9,7 @@ print(stream.finish())
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 from typing import Any
@@ -194,6 +195,22 @@ def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int 
         return load_int8_encoder(str(files.weights), files.config["encoder_conf"]), "int8"
     encoder = load_encoder(str(files.weights), files.config["encoder_conf"])
     return quantize_int8(encoder) if precision == "int8" else (encoder, "fp32")
+
+
+def steady_allocator() -> None:
+    """Keep glibc from unmapping and re-faulting the engine's multi-MB batch buffers.
+
+    Process-wide, so the commands and workers call it, not `Vad.load`. Under glibc's defaults
+    the front end's fresh buffers cost about 1.4 s per hour of audio in page faults; Dask's
+    nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes the mmap
+    threshold at 128 KiB, and the engine ran at half speed (bench/batch.py --backend dask).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to tune
+        return
+    libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
 
 
 __all__ = ["SAMPLE_RATE", "FileResult", "Segment", "Vad", "VadOptions", "VadStream"]
