@@ -1,9 +1,10 @@
-"""Command line: `segment` one file, `run` a batch, `status` of a batch; model tools
-(`bench`, `quantize`, `export-onnx`) and `eval` of outputs against reference RTTMs."""
+"""Command line: `segment` one file, `run` a batch, `status` and `report` of a batch; model
+tools (`bench`, `quantize`, `export-onnx`) and `eval` of outputs against reference RTTMs."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import tomllib
@@ -86,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("out", type=Path)
     status.add_argument("--json", action="store_true", help="machine-readable")
     status.set_defaults(func=run_status)
+    report = commands.add_parser("report", help="write a batch's self-contained report.html")
+    report.add_argument("out", type=Path)
+    report.add_argument("-o", "--output", type=Path, help="HTML file (default: OUT/report.html)")
+    report.set_defaults(func=run_report)
     add_tool_parsers(commands)
     return parser
 
@@ -152,6 +157,7 @@ def add_run_parser(commands) -> None:
     run.add_argument("--retry-failed", action="store_true", default=None)
     run.add_argument("--force", action="store_true", default=None, help="redo every file")
     run.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    run.add_argument("--report", action="store_true", default=None, help="write OUT/report.html")
     run.add_argument(
         "--settle-seconds", type=float, help="skip files changed this recently (default 5)"
     )
@@ -176,7 +182,7 @@ JOB_KEYS = {
     "inputs", "out", "jobs", "precision", "runtime", "model", "channel", "clips", "clip_pad_ms",
     "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
     "max_end_silence", "max_segment", "backend", "scheduler", "formats", "max_segment_s",
-    "merge_for_asr", "max_merge_gap_s", "pad_ms",
+    "merge_for_asr", "max_merge_gap_s", "pad_ms", "report",
 }  # fmt: skip
 
 
@@ -221,9 +227,14 @@ def run_batch(args: argparse.Namespace) -> int:
     return code
 
 
+def require_manifest(out: Path) -> None:
+    """Refuse a folder that is not a batch's output."""
+    if not (out / "manifest.sqlite").exists():
+        raise UsageError(f"{out}: no manifest.sqlite (not a segmenter output folder)")
+
+
 def run_status(args: argparse.Namespace) -> int:
-    if not (args.out / "manifest.sqlite").exists():
-        raise UsageError(f"{args.out}: no manifest.sqlite (not a segmenter output folder)")
+    require_manifest(args.out)
     manifest = Manifest.open(args.out)
     try:
         state = manifest.status()
@@ -237,6 +248,20 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"{state['audio_hours']:.3f} h of audio done, {state['speech_hours']:.3f} h of speech")
     for failure in state["failures"]:
         print(f"failed: {failure['file']}: {failure['error']}")
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    require_manifest(args.out)
+    try:
+        print(write_report(args.out, args.output))
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        folder = (args.output or args.out / "report.html").parent
+        raise UsageError(f"{folder}: cannot write there ({exc.strerror}); use -o FILE") from None
     return EXIT_OK
 
 
