@@ -1,5 +1,6 @@
-"""Command line: `segment` one file, `run` a batch, `status` and `report` of a batch; model
-tools (`bench`, `quantize`, `export-onnx`) and `eval` of outputs against reference RTTMs."""
+"""Command line: `segment` one file, `run` a batch, `status` and `report` of a batch, `serve` the
+web page; model tools (`bench`, `quantize`, `export-onnx`) and `eval` of outputs against
+reference RTTMs."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("out", type=Path)
     report.add_argument("-o", "--output", type=Path, help="HTML file (default: OUT/report.html)")
     report.set_defaults(func=run_report)
+    add_serve_parser(commands)
     add_tool_parsers(commands)
     return parser
 
@@ -126,6 +128,19 @@ def add_tool_parsers(commands) -> None:
     evaluate.add_argument("--collar", type=float, default=0.0, help="seconds around boundaries")
     evaluate.add_argument("--json", action="store_true", help="machine-readable")
     evaluate.set_defaults(func=run_eval)
+
+
+def add_serve_parser(commands) -> None:
+    """`serve`: the web page (needs the web extra)."""
+    serve = commands.add_parser("serve", help="web page: segment a file, look at a batch")
+    serve.add_argument("out", nargs="?", type=Path, help="a batch's output folder (Batch tab)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=6006, help="default 6006")
+    serve.add_argument(
+        "--max-upload-mb", type=float, default=200.0, help="largest upload (default 200)"
+    )
+    add_model_arguments(serve)
+    serve.set_defaults(func=run_serve)
 
 
 def add_run_parser(commands) -> None:
@@ -262,6 +277,30 @@ def run_report(args: argparse.Namespace) -> int:
             raise
         folder = (args.output or args.out / "report.html").parent
         raise UsageError(f"{folder}: cannot write there ({exc.strerror}); use -o FILE") from None
+    return EXIT_OK
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from .web import ServeSettings, serve
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("gradio", "uvicorn", "fastapi"):
+            raise
+        raise UsageError("serve needs the web extra: pip install 'segmenter[web]'") from None
+    if args.out is not None:
+        require_manifest(args.out)
+    settings = ServeSettings(
+        out=args.out,
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        precision=args.precision or "int8",
+        runtime=args.runtime or "torch",
+        max_upload_mb=args.max_upload_mb,
+        max_end_silence=args.max_end_silence,
+        max_segment=args.max_segment,
+    )
+    serve(settings)
     return EXIT_OK
 
 
