@@ -85,8 +85,8 @@ def render(batch: Batch) -> str:
             '<!doctype html><html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width,initial-scale=1">',
             f"<title>segmenter report: {name}</title><style>{CSS}</style></head><body>",
-            f"<h1>Speech segments of {name}</h1>",
-            f'<p class="meta">{html.escape(str(batch.out.absolute()))} &middot; {written}'
+            f"<h1>segmenter report: {name}</h1>",
+            f'<p class="meta">{html.escape(str(batch.out))} &middot; {written}'
             f" &middot; segmenter {__version__}</p>",
             _totals(batch.status),
             _failures(batch.status["failures"]),

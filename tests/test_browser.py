@@ -2,7 +2,7 @@
 chromium-driver, which `make test` installs) driven by Selenium.
 
 A `segmenter serve` runs on a free loopback port over the session's batch. Screenshots go to each
-test's temporary folder, and also to $SEGMENTER_SCREENSHOTS when set (how docs/*.png are made).
+test's temporary folder (docs/screenshots.py makes the README's with the same helpers).
 """
 
 import json
@@ -106,8 +106,6 @@ def wait_until(condition: Callable[[], object], seconds: float = 60) -> object:
 def screenshot(driver: webdriver.Chrome, folder: Path, name: str) -> Path:
     path = folder / name
     driver.save_screenshot(str(path))
-    if os.environ.get("SEGMENTER_SCREENSHOTS"):
-        shutil.copy(path, Path(os.environ["SEGMENTER_SCREENSHOTS"]) / name)
     return path
 
 
