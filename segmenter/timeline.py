@@ -25,28 +25,36 @@ def _num(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
-def _columns(duration: float, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Spans as (x, width) in viewBox units; neighbours closer than half a unit merge."""
-    if duration <= 0:
-        return []
-    scale = WIDTH / duration
-    merged: list[list[float]] = []
-    for start, end in spans:
-        a, b = max(0.0, start * scale), min(float(WIDTH), end * scale)
-        if merged and a - merged[-1][1] < 0.5:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, max(b - a, 0.5)) for a, b in merged]
+def _runs(duration: float, spans: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Spans as runs of whole viewBox units, (start, end), at least one unit wide; runs that
+    touch once rounded are joined (a unit is under a pixel where a strip is shown)."""
+    if duration <= 0 or not spans:
+        return np.zeros(0, int), np.zeros(0, int)
+    edges = np.rint(np.asarray(spans, float) * (WIDTH / duration)).astype(int)
+    starts = np.clip(edges[:, 0], 0, WIDTH - 1)
+    ends = np.clip(np.maximum(edges[:, 1], starts + 1), 1, WIDTH)
+    fresh = np.ones(len(starts), bool)
+    fresh[1:] = starts[1:] > np.maximum.accumulate(ends)[:-1]
+    first = np.flatnonzero(fresh)
+    return starts[first], np.maximum.reduceat(ends, first)
 
 
 def strip_svg(duration: float, spans: list[tuple[float, float]], title: str = "") -> str:
-    """A one-line timeline: the recording as a bar, its speech shaded (CSS sets its size)."""
-    path = "".join(f"M{_num(x)} 0h{_num(w)}v1h-{_num(w)}z" for x, w in _columns(duration, spans))
+    """A one-line timeline: the recording as a bar, its speech drawn over it (CSS sets its size).
+
+    One stroked path with relative moves: about 8 bytes per segment, for reports of 10,000 files.
+    """
+    starts, ends = _runs(duration, spans)
+    path = ""
+    if len(starts):
+        gaps = (starts[1:] - ends[:-1]).tolist()
+        widths = (ends - starts).tolist()
+        moves = "".join(f"m{g} 0h{w}" for g, w in zip(gaps, widths[1:], strict=True))
+        path = f"M{starts[0]} .5h{widths[0]}{moves}"
     tip = f"<title>{html.escape(title)}</title>" if title else ""
     return (
         f'<svg class="strip" viewBox="0 0 {WIDTH} 1" preserveAspectRatio="none" role="img">'
-        f'{tip}<path fill="{SPEECH}" d="{path}"/></svg>'
+        f'{tip}<path fill="none" stroke="{SPEECH}" d="{path}"/></svg>'
     )
 
 

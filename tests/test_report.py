@@ -21,7 +21,7 @@ def strips(page: str) -> dict[str, str]:
     rows = re.findall(r'<tr><td class="name">([^<]+)</td>(.*?)</tr>', page)
     found = {}
     for name, cells in rows:
-        match = re.search(r'<svg class="strip".*?<path fill="[^"]+" d="([^"]*)"', cells)
+        match = re.search(r'<svg class="strip".*?<path [^>]*d="([^"]*)"', cells)
         if match:
             found[name] = match.group(1)
     return found
@@ -33,7 +33,7 @@ def test_run_report_shows_totals_failures_and_a_strip_per_file(batch_out):
     assert sorted(found) == sorted(BATCH_SAMPLES)
     for name, path in found.items():
         segments = json.loads((batch_out / f"{name}.json").read_text())["segments"]
-        assert path.count("M") == len(segments) > 0  # segments seconds apart never merge
+        assert path.count("h") == len(segments) > 0  # segments seconds apart never merge
     totals = dict(re.findall(r"<div><b>([^<]+)</b>([^<]+)</div>", page)[:3])
     assert totals == {"2": "files done", "1": "failed", "0": "to do"}
     failures = page[page.index('<table id="failures">') : page.index('<table id="files">')]
@@ -48,11 +48,15 @@ def test_report_is_self_contained(batch_out):
 
 
 def test_strip_geometry():
-    # 10 s across 1000 units: 0-5 s is 0-500, 7.5-10 s is 750-1000
-    assert 'd="M0 0h500v1h-500zM750 0h250v1h-250z"' in strip_svg(10.0, [(0, 5), (7.5, 10)])
-    # spans a thousandth of a unit apart are one rectangle; an instant still shows
-    assert 'd="M100 0h200v1h-200z"' in strip_svg(10.0, [(1.0, 2.0), (2.00001, 3.0)])
-    assert 'd="M500 0h0.5v1h-0.5z"' in strip_svg(10.0, [(5.0, 5.0)])
+    # 10 s across 1000 units: 0-5 s is 0-500, then 250 on, 7.5-10 s is 750-1000
+    assert 'd="M0 .5h500m250 0h250"' in strip_svg(10.0, [(0, 5), (7.5, 10)])
+    # spans that touch once rounded to units are one run; an instant is one unit wide
+    assert 'd="M100 .5h200"' in strip_svg(10.0, [(1.0, 2.0), (2.004, 3.0)])
+    assert 'd="M100 .5h100m1 0h99"' in strip_svg(10.0, [(1.0, 2.0), (2.006, 3.0)])  # 201-300
+    assert 'd="M500 .5h1"' in strip_svg(10.0, [(5.0, 5.0)])
+    assert 'd="M999 .5h1"' in strip_svg(10.0, [(10.0, 10.5)])  # kept inside the bar
+    assert 'd="M0 .5h300"' in strip_svg(10.0, [(0.0, 2.0), (1.0, 3.0), (1.5, 2.5)])  # overlaps
+    assert 'd=""' in strip_svg(10.0, []) and 'd=""' in strip_svg(0.0, [(0, 1)])
     assert "<title>a &lt;b&gt;</title>" in strip_svg(1.0, [], "a <b>")
 
 
