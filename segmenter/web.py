@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -387,6 +389,10 @@ def serve(settings: ServeSettings) -> None:
         f" (ready in {time.perf_counter() - began:.1f} s)",
         flush=True,
     )
+    # uvicorn stops gracefully on SIGTERM or Ctrl-C, then raises it again: exit quietly, and
+    # let the request folders go too
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: sys.exit(0))
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:

@@ -12,7 +12,8 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -59,14 +60,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(batch_out, tmp_path_factory):
-    """`segmenter serve OUT` on a free loopback port, uploads in a folder of its own."""
-    root = tmp_path_factory.mktemp("serve")
+@contextmanager
+def running_server(root: Path, *args: str) -> Iterator[dict]:
+    """`segmenter serve ARGS` on a free loopback port, its temporary files under `root`."""
     port = free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(root / "gradio")}
-    cmd = [SEGMENTER, "serve", str(batch_out), "--port", str(port), "--precision", "fp32"]
-    cmd += ["--max-upload-mb", str(UPLOAD_LIMIT_MB)]
+    (root / "tmp").mkdir(parents=True)
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(root / "gradio"), "TMPDIR": str(root / "tmp")}
+    cmd = [SEGMENTER, "serve", *args, "--port", str(port)]
     log = open(root / "serve.log", "w")  # noqa: SIM115 - open for the server's whole life
     began = time.perf_counter()
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -75,7 +75,7 @@ def server(batch_out, tmp_path_factory):
         wait_until(lambda: process.poll() is not None or answers(url), 180)
         assert process.poll() is None, (root / "serve.log").read_text()
         print(f"serve answered after {time.perf_counter() - began:.1f} s")
-        yield {"url": url, "uploads": root / "gradio"}
+        yield {"url": url, "uploads": root / "gradio", "process": process}
     finally:
         process.terminate()
         try:
@@ -84,6 +84,15 @@ def server(batch_out, tmp_path_factory):
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(batch_out, tmp_path_factory):
+    """The page over the session's batch, with a small upload limit."""
+    root = tmp_path_factory.mktemp("serve")
+    args = [str(batch_out), "--precision", "fp32", "--max-upload-mb", str(UPLOAD_LIMIT_MB)]
+    with running_server(root, *args) as running:
+        yield running
 
 
 def answers(url: str) -> bool:
@@ -246,3 +255,11 @@ def test_report_in_the_browser(browser, batch_out, tmp_path):
     failures = browser.find_element(By.CSS_SELECTOR, "#failures").text
     assert "broken.wav" in failures and "not audio" in failures
     screenshot(browser, tmp_path, "report.png")
+
+
+def test_server_stops_cleanly_and_leaves_no_files(tmp_path):
+    with running_server(tmp_path) as running:
+        assert answers(running["url"])
+        assert [p.name[:16] for p in (tmp_path / "tmp").iterdir()] == ["segmenter-serve-"]
+    assert running["process"].returncode == 0
+    assert list((tmp_path / "tmp").iterdir()) == []
