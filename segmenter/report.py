@@ -35,7 +35,6 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.name{overflow-wrap:anywhere;min-width:10em}td.tl{width:45%}
 .strip{display:block;width:100%;height:14px;background:#e9edf2}
 .failed{color:#a4161a}.todo{color:#8a6d00}
-tbody tr{content-visibility:auto;contain-intrinsic-size:auto 22px}
 """
 
 

@@ -356,6 +356,7 @@ def _batch_tab(service: Service, page: gr.Blocks) -> None:
         elem_id="batch-failures",
         wrap=True,
         column_widths=["25%", "65%", "10%"],
+        max_height=320,
     )
     chosen = gr.Dropdown(label="File", elem_id="batch-file")
     timeline = gr.HTML(elem_id="batch-timeline")
