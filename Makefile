@@ -4,7 +4,8 @@ VENV ?= .venv
 # The CPU build of torch; a bare range would pull a multi-GB CUDA build. Override on other boxes,
 # e.g. `make test TORCH_SPEC='torch==2.9.1'`.
 TORCH_SPEC ?= torch==2.13.0
-SYSTEM_TOOLS ?= ffmpeg sox espeak-ng
+# Debian tools the tests use, as COMMAND or COMMAND:PACKAGE when the package is named otherwise.
+SYSTEM_TOOLS ?= ffmpeg sox espeak-ng chromium chromedriver:chromium-driver
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -22,9 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Debian packages the tests need (ffmpeg for compressed formats, sox and espeak-ng for samples).
+# Debian packages the tests need (ffmpeg for compressed formats, sox and espeak-ng for samples,
+# headless chromium and its driver for the web page and report tests).
 system-tools:
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(SYSTEM_TOOLS); do \
+		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -29,6 +29,7 @@ from .discovery import discover
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
 from .options import VadOptions
+from .report import write_report
 from .writers import TMP_PREFIX, output_base, write_formats
 
 log = logging.getLogger("segmenter.batch")
@@ -54,6 +55,7 @@ class BatchSettings:
     retry_failed: bool = False
     force: bool = False
     quiet: bool = False
+    report: bool = False  # write OUT/report.html at the end
     settle_seconds: float = 5.0
     formats: tuple[str, ...] = ("json", "rttm")
     chunking: ChunkOptions = field(default_factory=ChunkOptions)
@@ -172,6 +174,8 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
         handler = _log_to(out / "segmenter.log")
         try:
             summary = _run_locked(settings)
+            if settings.report:
+                write_report(out)
         finally:
             logging.getLogger("segmenter").removeHandler(handler)
             handler.close()

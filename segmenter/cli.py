@@ -1,9 +1,11 @@
-"""Command line: `segment` one file, `run` a batch, `status` of a batch; model tools
-(`bench`, `quantize`, `export-onnx`) and `eval` of outputs against reference RTTMs."""
+"""Command line: `segment` one file, `run` a batch, `status` and `report` of a batch, `serve` the
+web page; model tools (`bench`, `quantize`, `export-onnx`) and `eval` of outputs against
+reference RTTMs."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import tomllib
@@ -86,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("out", type=Path)
     status.add_argument("--json", action="store_true", help="machine-readable")
     status.set_defaults(func=run_status)
+    report = commands.add_parser("report", help="write a batch's self-contained report.html")
+    report.add_argument("out", type=Path)
+    report.add_argument("-o", "--output", type=Path, help="HTML file (default: OUT/report.html)")
+    report.set_defaults(func=run_report)
+    add_serve_parser(commands)
     add_tool_parsers(commands)
     return parser
 
@@ -123,6 +130,19 @@ def add_tool_parsers(commands) -> None:
     evaluate.set_defaults(func=run_eval)
 
 
+def add_serve_parser(commands) -> None:
+    """`serve`: the web page (needs the web extra)."""
+    serve = commands.add_parser("serve", help="web page: segment a file, look at a batch")
+    serve.add_argument("out", nargs="?", type=Path, help="a batch's output folder (Batch tab)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=6006, help="default 6006")
+    serve.add_argument(
+        "--max-upload-mb", type=float, default=200.0, help="largest upload (default 200)"
+    )
+    add_model_arguments(serve)
+    serve.set_defaults(func=run_serve)
+
+
 def add_run_parser(commands) -> None:
     run = commands.add_parser(
         "run",
@@ -152,6 +172,7 @@ def add_run_parser(commands) -> None:
     run.add_argument("--retry-failed", action="store_true", default=None)
     run.add_argument("--force", action="store_true", default=None, help="redo every file")
     run.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    run.add_argument("--report", action="store_true", default=None, help="write OUT/report.html")
     run.add_argument(
         "--settle-seconds", type=float, help="skip files changed this recently (default 5)"
     )
@@ -177,7 +198,7 @@ JOB_KEYS = {
     "inputs", "out", "jobs", "precision", "runtime", "model", "channel", "clips", "clip_pad_ms",
     "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
     "max_end_silence", "max_segment", "backend", "scheduler", "formats", "max_segment_s",
-    "merge_for_asr", "max_merge_gap_s", "pad_ms",
+    "merge_for_asr", "max_merge_gap_s", "pad_ms", "report",
 }  # fmt: skip
 
 
@@ -222,9 +243,14 @@ def run_batch(args: argparse.Namespace) -> int:
     return code
 
 
+def require_manifest(out: Path) -> None:
+    """Refuse a folder that is not a batch's output."""
+    if not (out / "manifest.sqlite").exists():
+        raise UsageError(f"{out}: no manifest.sqlite (not a segmenter output folder)")
+
+
 def run_status(args: argparse.Namespace) -> int:
-    if not (args.out / "manifest.sqlite").exists():
-        raise UsageError(f"{args.out}: no manifest.sqlite (not a segmenter output folder)")
+    require_manifest(args.out)
     manifest = Manifest.open(args.out)
     try:
         state = manifest.status()
@@ -238,6 +264,44 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"{state['audio_hours']:.3f} h of audio done, {state['speech_hours']:.3f} h of speech")
     for failure in state["failures"]:
         print(f"failed: {failure['file']}: {failure['error']}")
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    require_manifest(args.out)
+    try:
+        print(write_report(args.out, args.output))
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        folder = (args.output or args.out / "report.html").parent
+        raise UsageError(f"{folder}: cannot write there ({exc.strerror}); use -o FILE") from None
+    return EXIT_OK
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from .web import ServeSettings, serve
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("gradio", "uvicorn", "fastapi"):
+            raise
+        raise UsageError("serve needs the web extra: pip install 'segmenter[web]'") from None
+    if args.out is not None:
+        require_manifest(args.out)
+    settings = ServeSettings(
+        out=args.out,
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        precision=args.precision or "int8",
+        runtime=args.runtime or "torch",
+        max_upload_mb=args.max_upload_mb,
+        max_end_silence=args.max_end_silence,
+        max_segment=args.max_segment,
+    )
+    serve(settings)
     return EXIT_OK
 
 

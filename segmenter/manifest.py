@@ -65,6 +65,21 @@ def config_hash(settings: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class FileRow:
+    """One recording as the manifest has it, for reports and the web page."""
+
+    rel: str
+    path: str
+    status: str
+    attempts: int
+    error: str | None
+    duration: float | None  # seconds of audio, once done
+    speech: float | None
+    segments: int | None
+    outputs: list[str]  # relative to OUT
+
+
+@dataclass(frozen=True)
 class Planned:
     """A recording the run will process, with what the manifest knew of it."""
 
@@ -90,8 +105,44 @@ class Manifest:
         db.execute(SCHEMA)
         return cls(db, path)
 
+    @classmethod
+    def open_readonly(cls, out: Path) -> Manifest:
+        """An existing manifest, read only: it writes nothing, so it works on a read-only share.
+
+        Without a `-wal` file no connection is open, and a WAL-mode writer that starts would
+        write to a new `-wal` first, so the file is read as immutable and nothing is created
+        beside it. With one, SQLite's read-only mode reads the log too; it needs the `-shm`
+        index, and where that cannot be made the file is read as immutable after all.
+        """
+        path = out / "manifest.sqlite"
+        if not path.is_file():
+            raise FileNotFoundError(f"{out}: no manifest.sqlite (not a segmenter output folder)")
+        uri = path.absolute().as_uri()
+        db = None
+        if path.with_name(path.name + "-wal").exists():
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+            try:
+                db.execute("SELECT COUNT(*) FROM files").fetchone()
+            except sqlite3.OperationalError:
+                db.close()
+                db = None
+        db = db or sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        db.row_factory = sqlite3.Row
+        return cls(db, path)
+
     def close(self) -> None:
         self.db.close()
+
+    def files(self) -> list[FileRow]:
+        """Every recording's row, by name."""
+        query = (
+            "SELECT rel, path, status, attempts, error, duration, speech, segments, outputs"
+            " FROM files ORDER BY rel"
+        )
+        return [
+            FileRow(*row[:8], json.loads(row["outputs"]) if row["outputs"] else [])
+            for row in self.db.execute(query)
+        ]
 
     def plan(
         self, sources: list[Source], config: str, retry_failed: bool, force: bool

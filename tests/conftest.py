@@ -1,5 +1,8 @@
-"""Shared fixtures: one loaded model per precision for the whole session."""
+"""Shared fixtures: one loaded model per precision for the whole session, and one finished batch
+of demo recordings (with a broken file) for the report and the web page."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,9 @@ import pytest
 from segmenter.vad import Vad
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
+SAMPLES = Path(__file__).parents[1] / "samples"
+SEGMENTER = str(Path(sys.executable).parent / "segmenter")  # the venv's console script
+BATCH_SAMPLES = ("standup_meeting.wav", "phone_interview_8k.wav")
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +23,20 @@ def vad_fp32() -> Vad:
 @pytest.fixture(scope="session")
 def vad_int8() -> Vad:
     return Vad.load(precision="int8")
+
+
+@pytest.fixture(scope="session")
+def batch_out(tmp_path_factory) -> Path:
+    """OUT of `segmenter run --report` on two demo recordings and a text file named .wav."""
+    root = tmp_path_factory.mktemp("batch")
+    inputs = root / "in"
+    inputs.mkdir()
+    for name in BATCH_SAMPLES:
+        (inputs / name).write_bytes((SAMPLES / name).read_bytes())
+    (inputs / "broken.wav").write_text("not a recording\n")
+    out = root / "out"
+    cmd = [SEGMENTER, "run", str(inputs), "-o", str(out), "--precision", "fp32", "--jobs", "1"]
+    cmd += ["--settle-seconds", "0", "--quiet", "--report"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr  # 1: some failed (the text file)
+    return out

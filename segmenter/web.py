@@ -1,0 +1,400 @@
+"""`segmenter serve`: the web page (Gradio). "File" segments an upload or a microphone recording;
+"Batch" shows an output folder: its manifest, its files and failures, a file's timeline and the
+playback of a segment.
+
+One model per server process, loaded at start and shared by every request. An upload is deleted
+as soon as it is segmented; the downloads it gave live in a request folder that is swept later.
+Uploads over `--max-upload-mb` are refused before they are read, with a message naming the option.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+from starlette.responses import PlainTextResponse
+
+from .audio import AudioError
+from .manifest import FileRow
+from .report import hours, read_batch, speech_spans
+from .segments import Segment, segments_of
+from .timeline import clock, envelope, waveform_svg
+from .vad import Vad
+from .writers import clip_name, write_clips, write_formats
+
+KEEP_DOWNLOADS_S = 3600  # Gradio's copies of the downloads, then swept
+SWEEP_REQUESTS_S = 300  # our request folders, copied by Gradio as the request ends
+MULTIPART_SLACK = 64 * 1024  # form fields and boundaries around an uploaded file
+TABLE_HEADERS = ["#", "start (s)", "end (s)", "duration (s)"]
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What `segmenter serve` was started with."""
+
+    out: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 6006
+    model: str | None = None
+    precision: str = "int8"
+    runtime: str = "torch"
+    max_upload_mb: float = 200.0
+    max_end_silence: int | None = None  # the page's starting values
+    max_segment: int | None = None
+
+
+def too_large(size: int, limit_mb: float) -> str:
+    """The refusal for an upload over the limit, naming the option that sets it."""
+    return (
+        f"The recording is {size / 1e6:.1f} MB; this server takes uploads up to {limit_mb:g} MB"
+        " (set by segmenter serve --max-upload-mb)."
+    )
+
+
+class UploadLimit:
+    """ASGI middleware: refuses an upload whose declared size is over the limit, unread."""
+
+    def __init__(self, app, limit_mb: float):
+        self.app, self.limit_mb = app, limit_mb
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].endswith("/upload")
+        ):
+            length = int(dict(scope["headers"]).get(b"content-length", b"0") or 0)
+            if length > self.limit_mb * 1e6 + MULTIPART_SLACK:
+                response = PlainTextResponse(too_large(length, self.limit_mb), status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class Engine:
+    """The server's one model, shared by requests; a lock keeps them one at a time in it."""
+
+    def __init__(self, vad: Vad):
+        self.vad = vad
+        self.lock = threading.Lock()
+
+    def document(self, path: Path, **overrides: Any) -> dict[str, Any]:
+        with self.lock:
+            return self.vad.document(path, **overrides)
+
+
+class Workspace:
+    """Request folders under one temporary folder; old ones are swept, all removed at exit."""
+
+    def __init__(self):
+        self.root = Path(tempfile.mkdtemp(prefix="segmenter-serve-"))
+
+    def new(self) -> Path:
+        """A fresh request folder, after removing those older than SWEEP_REQUESTS_S."""
+        for old in self.root.iterdir():
+            if time.time() - old.stat().st_mtime > SWEEP_REQUESTS_S:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self.root))
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def remove_upload(path: Path) -> None:
+    """Delete an uploaded or recorded file and its folder if that is left empty."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
+@dataclass(frozen=True)
+class FileView:
+    """What the File tab shows for one recording."""
+
+    timeline: str
+    rows: list[list[float]]
+    totals: str
+    downloads: list[str]
+
+
+class Service:
+    """The page's handlers, around the shared engine."""
+
+    def __init__(self, settings: ServeSettings, engine: Engine):
+        self.settings, self.engine, self.workspace = settings, engine, Workspace()
+
+    @classmethod
+    def start(cls, settings: ServeSettings) -> Service:
+        """Load the server's one model."""
+        vad = Vad.load(settings.model, precision=settings.precision, runtime=settings.runtime)
+        return cls(settings, Engine(vad))
+
+    # -- File tab ----------------------------------------------------------------------------
+
+    def segment_upload(self, upload: str | None, end_silence_ms: float, max_segment_s: float):
+        """Segment an uploaded or recorded file, then delete it; the File tab's outputs."""
+        if not upload:
+            raise gr.Error("Upload a recording or record one first.")
+        source = Path(upload)
+        try:
+            size = source.stat().st_size if source.exists() else 0
+            if size > self.settings.max_upload_mb * 1e6:
+                raise gr.Error(too_large(size, self.settings.max_upload_mb))
+            view = self.segment(source, end_silence_ms, max_segment_s)
+        finally:
+            remove_upload(source)
+        return view.timeline, view.rows, view.totals, view.downloads, None
+
+    def segment(self, source: Path, end_silence_ms: float, max_segment_s: float) -> FileView:
+        """Segments, waveform and downloads of one recording, with the page's settings."""
+        overrides = {"max_single_segment_time": round(max_segment_s * 1000)}
+        if end_silence_ms:  # 0 keeps FunASR's schedule
+            overrides["max_end_silence_time"] = round(end_silence_ms)
+        began = time.perf_counter()
+        try:
+            document = self.engine.document(source, **overrides)
+            peaks = envelope(source)
+        except AudioError as exc:
+            raise gr.Error(str(exc).replace(str(source), source.name)) from None
+        seconds = time.perf_counter() - began
+        document["audio"]["path"] = source.name  # not the server's temporary path
+        spans = [(s["start"], s["end"]) for s in document["segments"]]
+        duration = document["audio"]["duration"]
+        return FileView(
+            waveform_svg(duration, spans, peaks),
+            [[i, a, b, round(b - a, 3)] for i, (a, b) in enumerate(spans, 1)],
+            totals(document, seconds),
+            self.downloads(source, document),
+        )
+
+    def downloads(self, source: Path, document: dict[str, Any]) -> list[str]:
+        """JSON, RTTM and a zip of the clips, in a new request folder."""
+        folder = self.workspace.new()
+        base = folder / source.name
+        files = [str(p) for p in write_formats(base, document, ("json", "rttm"))]
+        clips = folder / f"{source.name}.clips"
+        write_clips(source, clips, segments_of(document))
+        files.append(shutil.make_archive(str(clips), "zip", root_dir=clips))
+        shutil.rmtree(clips)
+        return files
+
+    # -- Batch tab ---------------------------------------------------------------------------
+
+    def overview(self):
+        """The manifest's state, the files, the failures, and the finished files to pick from."""
+        out = self.settings.out
+        if out is None:
+            empty = gr.update(choices=[], value=None)
+            return "Start the server with an output folder: `segmenter serve OUT`.", [], [], empty
+        batch = read_batch(out)
+        counts = batch.status["counts"]
+        audio, speech = batch.status["audio_hours"], batch.status["speech_hours"]
+        summary = (
+            f"**{out}**: {counts['done']} done, {counts['failed']} failed,"
+            f" {counts['pending'] + counts['running']} to do; {hours(audio)} of audio,"
+            f" {hours(speech)} of speech"
+        )
+        files = [file_line(row) for row in batch.files]
+        failures = [[f["file"], f["error"], f["attempts"]] for f in batch.status["failures"]]
+        done = [row.rel for row in batch.files if row.status == "done"]
+        return summary, files, failures, gr.update(choices=done, value=done[0] if done else None)
+
+    def batch_file(self, rel: str | None):
+        """A finished file's timeline and segments, and its segments to pick from."""
+        if not rel:
+            return "", [], gr.update(choices=[], value=None)
+        row, spans = self._finished(rel)
+        rows = [[i, a, b, round(b - a, 3)] for i, (a, b) in enumerate(spans, 1)]
+        choices = [(f"{i}: {a:.2f}-{b:.2f} s", i) for i, (a, b) in enumerate(spans, 1)]
+        timeline = waveform_svg(row.duration or 0.0, spans, source_envelope(row))
+        return timeline, rows, gr.update(choices=choices, value=None)
+
+    def play_segment(self, rel: str | None, index: int | None) -> str | None:
+        """A WAV of one segment: its clip if the run cut clips, else cut from the source."""
+        if not rel or not index:
+            return None
+        row, spans = self._finished(rel)
+        start, end = spans[int(index) - 1]
+        segment = Segment(round(start * 1000), round(end * 1000))
+        folder = self.workspace.new()
+        clip = self.settings.out / f"{rel}.clips" / clip_name(int(index) - 1, segment)
+        if clip.is_file():
+            return shutil.copy(clip, folder)
+        source = Path(row.path)
+        try:
+            names = write_clips(source, folder / "clip", [segment])
+        except AudioError as exc:
+            raise gr.Error(f"Cannot play it: the source cannot be read ({exc})") from None
+        return str(folder / "clip" / names[0])
+
+    def _finished(self, rel: str) -> tuple[FileRow, list[tuple[float, float]]]:
+        out = self.settings.out
+        row = next((r for r in read_batch(out).files if r.rel == rel), None)
+        spans = speech_spans(out, row) if row is not None else None
+        if spans is None:
+            raise gr.Error(f"{rel}: no finished file with a JSON or RTTM output in {out}")
+        return row, spans
+
+
+def source_envelope(row: FileRow):
+    """The waveform of a batch file's source, if it can still be read."""
+    try:
+        return envelope(row.path)
+    except AudioError:
+        return None
+
+
+def totals(document: dict[str, Any], seconds: float) -> str:
+    """One line on a segmented recording."""
+    duration, speech = document["audio"]["duration"], document["speech_duration"]
+    share = 100 * speech / duration if duration else 0.0
+    model = document["model"]
+    return (
+        f"**{document['audio']['path']}**: {plural(len(document['segments']), 'segment')},"
+        f" {clock(speech)} of speech in"
+        f" {clock(duration)} ({share:.0f}%). Segmented in {seconds:.2f} s"
+        f" ({model['runtime']} {model['precision']}); the recording was then deleted from the"
+        " server."
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def file_line(row: FileRow) -> list:
+    """A row of the Batch tab's file list."""
+    share = round(100 * row.speech / row.duration) if row.duration else None
+    return [
+        row.rel,
+        row.status,
+        round(row.duration, 1) if row.duration is not None else None,
+        round(row.speech, 1) if row.speech is not None else None,
+        share,
+        row.segments,
+    ]
+
+
+def build(service: Service) -> gr.Blocks:
+    """The page: a File tab and a Batch tab."""
+    model = service.engine.vad.model_info
+    with gr.Blocks(
+        title="segmenter", analytics_enabled=False, delete_cache=(600, KEEP_DOWNLOADS_S)
+    ) as page:
+        gr.Markdown(
+            f"## segmenter: speech segments\nFSMN-VAD, {model['runtime']} {model['precision']}."
+            f" Uploads up to {service.settings.max_upload_mb:g} MB."
+        )
+        with gr.Tab("File", id="file"):
+            _file_tab(service)
+        with gr.Tab("Batch", id="batch"):
+            _batch_tab(service, page)
+    return page
+
+
+def _file_tab(service: Service) -> None:
+    settings, options = service.settings, service.engine.vad.options
+    with gr.Row():
+        audio = gr.Audio(
+            sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio"
+        )
+        with gr.Column():
+            end_silence = gr.Slider(
+                0,
+                3000,
+                value=settings.max_end_silence or 0,
+                step=50,
+                label="End silence (ms)",
+                info="Silence that ends a segment; 0 keeps FunASR's schedule (2000 to 100 ms).",
+                elem_id="end-silence",
+            )
+            max_segment = gr.Slider(
+                1,
+                120,
+                value=(settings.max_segment or options.max_single_segment_time) / 1000,
+                step=1,
+                label="Maximum segment (s)",
+                info="Longer speech is cut into segments of at most this length.",
+                elem_id="max-segment",
+            )
+            button = gr.Button("Segment", variant="primary", elem_id="segment")
+    timeline = gr.HTML(elem_id="waveform")
+    summary = gr.Markdown(elem_id="totals")
+    with gr.Row():
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="Segments", elem_id="segments")
+        files = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
+    button.click(
+        service.segment_upload,
+        [audio, end_silence, max_segment],
+        [timeline, table, summary, files, audio],
+    )
+
+
+def _batch_tab(service: Service, page: gr.Blocks) -> None:
+    summary = gr.Markdown(elem_id="batch-summary")
+    refresh = gr.Button("Refresh", size="sm", elem_id="refresh")
+    files = gr.Dataframe(
+        headers=["file", "status", "audio (s)", "speech (s)", "speech %", "segments"],
+        label="Files",
+        elem_id="batch-files",
+        max_height=320,
+    )
+    failures = gr.Dataframe(
+        headers=["file", "reason", "attempts"],
+        label="Failures",
+        elem_id="batch-failures",
+        wrap=True,
+        column_widths=["25%", "65%", "10%"],
+        max_height=320,
+    )
+    chosen = gr.Dropdown(label="File", elem_id="batch-file")
+    timeline = gr.HTML(elem_id="batch-timeline")
+    with gr.Row():
+        segments = gr.Dataframe(headers=TABLE_HEADERS, label="Segments", elem_id="batch-segments")
+        with gr.Column():
+            segment = gr.Dropdown(label="Segment", elem_id="batch-segment")
+            player = gr.Audio(label="Segment audio", interactive=False, elem_id="batch-player")
+    outputs = [summary, files, failures, chosen]
+    page.load(service.overview, None, outputs)
+    refresh.click(service.overview, None, outputs)
+    chosen.change(service.batch_file, chosen, [timeline, segments, segment])
+    segment.change(service.play_segment, [chosen, segment], player)
+
+
+def create_app(service: Service) -> FastAPI:
+    """The page mounted on a FastAPI app that refuses uploads over the limit."""
+    app = FastAPI()
+    app.add_middleware(UploadLimit, limit_mb=service.settings.max_upload_mb)
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
+    return gr.mount_gradio_app(app, build(service), path="/", theme=theme, footer_links=[])
+
+
+def serve(settings: ServeSettings) -> None:
+    """Load the model, then serve the page until interrupted."""
+    began = time.perf_counter()
+    service = Service.start(settings)
+    app = create_app(service)
+    print(
+        f"segmenter serve: http://{settings.host}:{settings.port}/"
+        f" (ready in {time.perf_counter() - began:.1f} s)",
+        flush=True,
+    )
+    # uvicorn stops gracefully on SIGTERM or Ctrl-C, then raises it again: exit quietly, and
+    # let the request folders go too
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        service.workspace.close()
