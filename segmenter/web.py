@@ -30,7 +30,7 @@ from .manifest import FileRow
 from .report import hours, read_batch, speech_spans
 from .segments import Segment, segments_of
 from .timeline import clock, envelope, waveform_svg
-from .vad import Vad
+from .vad import Vad, steady_allocator
 from .writers import clip_name, write_clips, write_formats
 
 KEEP_DOWNLOADS_S = 3600  # Gradio's copies of the downloads, then swept
@@ -383,6 +383,7 @@ def create_app(service: Service) -> FastAPI:
 def serve(settings: ServeSettings) -> None:
     """Load the model, then serve the page until interrupted."""
     began = time.perf_counter()
+    steady_allocator()
     service = Service.start(settings)
     app = create_app(service)
     print(
