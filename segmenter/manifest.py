@@ -133,15 +133,15 @@ class Manifest:
     def close(self) -> None:
         self.db.close()
 
-    def files(self) -> list[FileRow]:
-        """Every recording's row, by name."""
+    def files(self, rel: str | None = None) -> list[FileRow]:
+        """Every recording's row by name, or only the one named `rel`."""
         query = (
             "SELECT rel, path, status, attempts, error, duration, speech, segments, outputs"
-            " FROM files ORDER BY rel"
+            " FROM files" + (" WHERE rel = ?" if rel is not None else "") + " ORDER BY rel"
         )
         return [
             FileRow(*row[:8], json.loads(row["outputs"]) if row["outputs"] else [])
-            for row in self.db.execute(query)
+            for row in self.db.execute(query, () if rel is None else (rel,))
         ]
 
     def plan(

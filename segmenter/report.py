@@ -56,6 +56,15 @@ def read_batch(out: Path) -> Batch:
         manifest.close()
 
 
+def read_file_row(out: Path, rel: str) -> FileRow | None:
+    """One recording's manifest row, read-only, without the batch's totals."""
+    manifest = Manifest.open_readonly(out)
+    try:
+        return next(iter(manifest.files(rel)), None)
+    finally:
+        manifest.close()
+
+
 def speech_spans(out: Path, row: FileRow) -> list[tuple[float, float]] | None:
     """A finished recording's segments in seconds, from its JSON or else its RTTM output."""
     for suffix in (".json", ".rttm"):

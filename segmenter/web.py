@@ -27,7 +27,7 @@ from starlette.responses import PlainTextResponse
 
 from .audio import AudioError
 from .manifest import FileRow
-from .report import hours, read_batch, speech_spans
+from .report import hours, read_batch, read_file_row, speech_spans
 from .segments import Segment, segments_of
 from .timeline import clock, envelope, waveform_svg
 from .vad import Vad, steady_allocator
@@ -173,7 +173,7 @@ class Service:
         duration = document["audio"]["duration"]
         return FileView(
             waveform_svg(duration, spans, peaks),
-            [[i, a, b, round(b - a, 3)] for i, (a, b) in enumerate(spans, 1)],
+            segment_rows(spans),
             totals(document, seconds),
             self.downloads(source, document),
         )
@@ -215,7 +215,7 @@ class Service:
         if not rel:
             return "", [], gr.update(choices=[], value=None)
         row, spans = self._finished(rel)
-        rows = [[i, a, b, round(b - a, 3)] for i, (a, b) in enumerate(spans, 1)]
+        rows = segment_rows(spans)
         choices = [(f"{i}: {a:.2f}-{b:.2f} s", i) for i, (a, b) in enumerate(spans, 1)]
         timeline = waveform_svg(row.duration or 0.0, spans, source_envelope(row))
         return timeline, rows, gr.update(choices=choices, value=None)
@@ -240,11 +240,16 @@ class Service:
 
     def _finished(self, rel: str) -> tuple[FileRow, list[tuple[float, float]]]:
         out = self.settings.out
-        row = next((r for r in read_batch(out).files if r.rel == rel), None)
+        row = read_file_row(out, rel)
         spans = speech_spans(out, row) if row is not None else None
         if spans is None:
             raise gr.Error(f"{rel}: no finished file with a JSON or RTTM output in {out}")
         return row, spans
+
+
+def segment_rows(spans: list[tuple[float, float]]) -> list[list[float]]:
+    """The segment table: index, start, end, duration (seconds)."""
+    return [[i, a, b, round(b - a, 3)] for i, (a, b) in enumerate(spans, 1)]
 
 
 def source_envelope(row: FileRow):
