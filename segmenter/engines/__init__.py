@@ -1,0 +1,1 @@
+"""Engines: audio in, one speech score per 10 ms frame out (see `base.ScoreStream`)."""
