@@ -1,0 +1,189 @@
+"""The `precise` profile: segments from the per-frame speech score alone, tight and separate.
+
+Offline, it is four steps on the 10 ms frames, each defined on the whole recording:
+1. hysteresis: speech starts at a frame scoring at least `enter_threshold` and lasts until a
+   frame scores below `leave_threshold`;
+2. pauses shorter than `min_silence_ms` are bridged, then runs shorter than `min_speech_ms`
+   dropped;
+3. a run longer than `max_single_segment_time` (less twice the padding) is cut at its least
+   speech-like frame in the second half of the allowed length (that frame belongs to neither
+   piece), again and again;
+4. each segment is widened by `pad_ms`, never past the file's edges and never closer than one
+   frame to its neighbour (a short gap is shared), so segments never touch or overlap.
+
+`PreciseDecision` computes exactly that while streaming: a frame is decided once the frames that
+can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later), and it holds the
+scores of the open run only (at most the maximum length), so memory is bounded and the output
+does not depend on the block sizes. The defaults were chosen by `bench/tune_precise.py`
+(README, "Profiles").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..engines.base import FRAME_MS, Engine, Frames
+from ..segments import Segment
+from .base import Profile, replace_checked
+
+
+@dataclass(frozen=True)
+class PreciseOptions:
+    """Settings of the `precise` decision (times in ms; scores in [0, 1])."""
+
+    enter_threshold: float = 0.5  # a frame scoring this or more starts speech
+    leave_threshold: float = 0.35  # speech goes on until a frame scores below this
+    min_speech_ms: int = 200  # shorter runs (after bridging) are dropped
+    min_silence_ms: int = 300  # shorter pauses are bridged
+    pad_ms: int = 30  # added on each side, within the file and the gap to a neighbour
+    max_single_segment_time: int = 60000  # FunASR's name: longest segment, padding included
+
+    def __post_init__(self):
+        if not 0.0 <= self.leave_threshold <= self.enter_threshold <= 1.0:
+            raise ValueError("precise: need 0 <= leave_threshold <= enter_threshold <= 1")
+        if min(self.min_speech_ms, self.min_silence_ms, self.pad_ms) < 0:
+            raise ValueError("precise: min_speech_ms, min_silence_ms and pad_ms must be >= 0")
+        if self.max_single_segment_time < 2 * self.pad_ms + 2 * FRAME_MS:
+            raise ValueError("precise: max_single_segment_time must exceed 2 pad_ms + 20 ms")
+
+    def with_overrides(self, **overrides: Any) -> PreciseOptions:
+        """A copy with some settings replaced; unknown names raise TypeError."""
+        return replace_checked(self, "precise", overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready settings."""
+        return dataclasses.asdict(self)
+
+
+def hysteresis(scores: np.ndarray, on: bool, enter: float, leave: float) -> np.ndarray:
+    """Speech state of each frame, starting from `on`: set at >= enter, cleared below leave."""
+    event = np.where(scores >= enter, 1, np.where(scores < leave, 0, -1))
+    last = np.maximum.accumulate(np.where(event >= 0, np.arange(len(scores)), -1))
+    return np.where(last >= 0, event[last] == 1, on)
+
+
+def frames_of(ms: int) -> int:
+    """Whole frames in `ms` milliseconds, rounded."""
+    return round(ms / FRAME_MS)
+
+
+class PreciseDecision:
+    """Streams the four steps of the module docstring over one recording's frames."""
+
+    def __init__(self, options: PreciseOptions, engine: Engine | None = None):
+        self.o = options
+        self.min_speech = frames_of(options.min_speech_ms)
+        self.min_silence = frames_of(options.min_silence_ms)
+        self.pad = frames_of(options.pad_ms)
+        self.longest = options.max_single_segment_time // FRAME_MS - 2 * self.pad
+        self.t = 0  # frames received
+        self.on = False  # speech state of frame t - 1
+        self.run: list[int] | None = None  # bridged run [start, end) not yet final
+        self.open = False  # whether the run's last raw run is still going (end unknown)
+        self.was_cut = False  # the run was cut for length: keep what is left however short
+        self.scores = np.zeros(0, np.float32)  # scores from frame `scores_from` on
+        self.scores_from = 0
+        self.final: list[tuple[int, int]] = []  # final runs, not yet padded and handed out
+        self.last_end = -1  # padded end of the last segment handed out
+
+    def push(self, frames: Frames) -> list[Segment]:
+        """Segments settled by these frames."""
+        x = np.asarray(frames.scores, np.float32)
+        if not len(x):
+            return []
+        t0 = self.t
+        state = hysteresis(x, self.on, self.o.enter_threshold, self.o.leave_threshold)
+        edges = np.diff(np.concatenate([[self.on], state]).astype(np.int8))
+        self.scores = np.concatenate([self.scores, x])
+        self.t += len(x)
+        for frame in np.flatnonzero(edges):
+            if edges[frame] > 0:
+                self._start(t0 + int(frame))
+            else:
+                self._stop(t0 + int(frame))
+        self.on = bool(state[-1])
+        self._settle(final=False)
+        return self._hand_out(final=False)
+
+    def finish(self) -> list[Segment]:
+        """The rest, the recording's end now known."""
+        if self.on:
+            self._stop(self.t)
+            self.on = False
+        self._settle(final=True)
+        return self._hand_out(final=True)
+
+    def _start(self, frame: int) -> None:
+        """A raw run starts: bridge it to the open run or begin a new one."""
+        if self.run is not None and frame - self.run[1] < self.min_silence:
+            self.open = True
+            return
+        self._close_run()
+        self.run, self.open, self.was_cut = [frame, frame], True, False
+
+    def _stop(self, frame: int) -> None:
+        """The current raw run ends before `frame`."""
+        self.run[1], self.open = frame, False
+
+    def _settle(self, final: bool) -> None:
+        """Cut the run for length where it is known to be long; close it if it is over."""
+        if self.run is not None:
+            self._cut(self.t if self.open else self.run[1])
+            if final or (not self.open and self.t - self.run[1] >= self.min_silence):
+                self._close_run()
+        keep = self.run[0] if self.run is not None else self.t
+        self.scores = self.scores[keep - self.scores_from :]
+        self.scores_from = keep
+
+    def _cut(self, known_end: int) -> None:
+        """While the run reaches past the longest length, cut at its least speech-like frame."""
+        run = self.run
+        while known_end - run[0] > self.longest:
+            first, stop = run[0] + self.longest // 2, run[0] + self.longest
+            window = self.scores[first - self.scores_from : stop - self.scores_from]
+            cut = first + int(np.argmin(window))
+            self.final.append((run[0], cut))
+            run[0], self.was_cut = cut + 1, True
+            if run[1] < run[0]:
+                run[1] = run[0]
+
+    def _close_run(self) -> None:
+        """The run is over: keep it if long enough (or what is left after a cut)."""
+        if self.run is None:
+            return
+        self._cut(self.run[1])
+        start, end = self.run
+        if end > start and (self.was_cut or end - start >= self.min_speech):
+            self.final.append((start, end))
+        self.run = None
+
+    def _hand_out(self, final: bool) -> list[Segment]:
+        """Pad the final runs whose neighbours are known, as segments in ms."""
+        out = []
+        while self.final:
+            start, end = self.final[0]
+            if len(self.final) > 1:
+                room = self.final[1][0] - end - 1
+                after = min(self.pad, room - min(self.pad, room // 2))
+            else:
+                nearest = self.run[0] if self.run is not None else self.t
+                if not final and nearest < end + 2 * self.pad + 1:
+                    break  # a neighbour could still come within the padding
+                after = min(self.pad, self.t - end)
+            begin = max(start - self.pad, self.last_end + 1, 0)
+            self.last_end = end + after
+            out.append(Segment(begin * FRAME_MS, self.last_end * FRAME_MS))
+            self.final.pop(0)
+        return out
+
+
+PRECISE = Profile(
+    name="precise",
+    options_type=PreciseOptions,
+    defaults=lambda config: PreciseOptions(),
+    decision=PreciseDecision,
+)
