@@ -5,18 +5,21 @@ reference RTTMs."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import sys
 import tomllib
 import zlib
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
+from .profiles import DEFAULT_PROFILE, PROFILES, PreciseOptions, get_profile
 from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
@@ -33,6 +36,42 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-end-silence", type=int, metavar="MS", help="fixed end silence (turns schedule off)"
     )
     parser.add_argument("--max-segment", type=int, metavar="MS", help="maximum segment length")
+    add_profile_arguments(parser)
+
+
+# --max-segment sets the longest segment of every profile, precise included
+PRECISE_SETTINGS = [
+    f for f in dataclasses.fields(PreciseOptions) if f.name != "max_single_segment_time"
+]
+PRECISE_KEYS = {f"precise_{f.name}" for f in PRECISE_SETTINGS}
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--profile`, and a `--precise-*` option for each setting of the precise profile."""
+    parser.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        help="decision: funasr (default; FunASR's exact segments) or precise (tight, separate)",
+    )
+    for f in PRECISE_SETTINGS:
+        parser.add_argument(
+            f"--precise-{f.name.replace('_', '-')}",
+            dest=f"precise_{f.name}",
+            type=type(f.default),
+            metavar="MS" if f.name.endswith("_ms") else "SCORE",
+            help=f"{f.metadata['help']} (precise profile; default {f.default})",
+        )
+
+
+def profile_settings(values: dict) -> tuple[str, dict[str, Any]]:
+    """The profile and its `--precise-*` settings from command-line or job values (popped)."""
+    profile = get_profile(values.pop("profile", None) or DEFAULT_PROFILE).name
+    given = {k: values.pop(k, None) for k in sorted(PRECISE_KEYS)}
+    precise = {k.removeprefix("precise_"): v for k, v in given.items() if v is not None}
+    if precise and profile != "precise":
+        names = ", ".join("--" + k.replace("_", "-") for k in given if given[k] is not None)
+        raise UsageError(f"{names}: settings of the precise profile; add --profile precise")
+    return profile, precise
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,10 +222,14 @@ def run_segment(args: argparse.Namespace) -> int:
     from .vad import Vad, steady_allocator  # torch is imported only where the model runs
 
     steady_allocator()
-    formats, chunking = output_settings(vars(args).copy())
+    values = vars(args).copy()
+    formats, chunking = output_settings(values)
+    profile, precise = profile_settings(values)
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
-    overrides = decision_overrides(args.max_end_silence, args.max_segment)
-    document = vad.document(args.file, channel=args.channel, chunking=chunking, **overrides)
+    overrides = decision_overrides(args.max_end_silence, args.max_segment) | precise
+    document = vad.document(
+        args.file, channel=args.channel, chunking=chunking, profile=profile, **overrides
+    )
     if args.formats:
         write_formats((args.out or Path(".")) / Path(args.file).name, document, formats)
     json.dump(document, sys.stdout, indent=1)
@@ -198,7 +241,7 @@ JOB_KEYS = {
     "inputs", "out", "jobs", "precision", "runtime", "model", "channel", "clips", "clip_pad_ms",
     "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
     "max_end_silence", "max_segment", "backend", "scheduler", "formats", "max_segment_s",
-    "merge_for_asr", "max_merge_gap_s", "pad_ms", "report",
+    "merge_for_asr", "max_merge_gap_s", "pad_ms", "report", "profile", *PRECISE_KEYS,
 }  # fmt: skip
 
 
@@ -224,9 +267,16 @@ def batch_settings(args: argparse.Namespace):
     overrides = decision_overrides(
         values.pop("max_end_silence", None), values.pop("max_segment", None)
     )
+    profile, precise = profile_settings(values)
     values["out"] = Path(values["out"])
     formats, chunking = output_settings(values)
-    return BatchSettings(overrides=overrides, formats=formats, chunking=chunking, **values)
+    return BatchSettings(
+        profile=profile,
+        overrides=overrides | precise,
+        formats=formats,
+        chunking=chunking,
+        **values,
+    )
 
 
 class UsageError(Exception):
@@ -290,6 +340,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("serve needs the web extra: pip install 'segmenter[web]'") from None
     if args.out is not None:
         require_manifest(args.out)
+    profile, precise = profile_settings(vars(args).copy())
     settings = ServeSettings(
         out=args.out,
         host=args.host,
@@ -300,6 +351,8 @@ def run_serve(args: argparse.Namespace) -> int:
         max_upload_mb=args.max_upload_mb,
         max_end_silence=args.max_end_silence,
         max_segment=args.max_segment,
+        profile=profile,
+        precise=precise,
     )
     serve(settings)
     return EXIT_OK

@@ -21,7 +21,7 @@ does not depend on the block sizes. The defaults were chosen by `bench/tune_prec
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,14 +33,25 @@ from .base import Profile, replace_checked
 
 @dataclass(frozen=True)
 class PreciseOptions:
-    """Settings of the `precise` decision (times in ms; scores in [0, 1])."""
+    """Settings of the `precise` decision (times in ms; scores in [0, 1]); each field's help is
+    in its metadata (the CLI's `--precise-*` options use it). Defaults: bench/tune_precise.py."""
 
-    enter_threshold: float = 0.5  # a frame scoring this or more starts speech
-    leave_threshold: float = 0.35  # speech goes on until a frame scores below this
-    min_speech_ms: int = 200  # shorter runs (after bridging) are dropped
-    min_silence_ms: int = 300  # shorter pauses are bridged
-    pad_ms: int = 30  # added on each side, within the file and the gap to a neighbour
-    max_single_segment_time: int = 60000  # FunASR's name: longest segment, padding included
+    enter_threshold: float = field(
+        default=0.7, metadata={"help": "a frame scoring this or more starts speech"}
+    )
+    leave_threshold: float = field(
+        default=0.7, metadata={"help": "speech goes on until a frame scores below this"}
+    )
+    min_speech_ms: int = field(
+        default=50, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
+    )
+    min_silence_ms: int = field(default=200, metadata={"help": "shorter pauses are bridged"})
+    pad_ms: int = field(
+        default=30, metadata={"help": "added on each side, within the file and the gap"}
+    )
+    max_single_segment_time: int = field(
+        default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
+    )
 
     def __post_init__(self):
         if not 0.0 <= self.leave_threshold <= self.enter_threshold <= 1.0:
@@ -49,6 +60,8 @@ class PreciseOptions:
             raise ValueError("precise: min_speech_ms, min_silence_ms and pad_ms must be >= 0")
         if self.max_single_segment_time < 2 * self.pad_ms + 2 * FRAME_MS:
             raise ValueError("precise: max_single_segment_time must exceed 2 pad_ms + 20 ms")
+        if self.min_speech_ms > self.max_single_segment_time - 2 * self.pad_ms:
+            raise ValueError("precise: min_speech_ms must not exceed the longest segment")
 
     def with_overrides(self, **overrides: Any) -> PreciseOptions:
         """A copy with some settings replaced; unknown names raise TypeError."""
