@@ -58,7 +58,7 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
             f"--precise-{f.name.replace('_', '-')}",
             dest=f"precise_{f.name}",
             type=type(f.default),
-            metavar="MS" if f.name.endswith("_ms") else "SCORE",
+            metavar="MS" if f.name.endswith("_ms") else "VALUE",
             help=f"{f.metadata['help']} (precise profile; default {f.default})",
         )
 

@@ -26,8 +26,21 @@ def decide(scores, options=BARE, blocks=None):
     return [(s.start, s.end) for s in found]
 
 
+def floored(scores, o: PreciseOptions):
+    """Step 0: each second's scores less the weighted percentile of its window's scores."""
+    if not o.floor_weight:
+        return scores
+    window, out = o.floor_window_ms // 10, scores.copy()
+    for k in range(0, len(scores), 100):
+        end = max(k + 100, window)
+        floor = float(np.percentile(scores[max(0, end - window) : end], o.floor_quantile))
+        out[k : k + 100] = scores[k : k + 100] - o.floor_weight * floor
+    return out
+
+
 def reference(scores, o: PreciseOptions):
-    """The module docstring's four steps, frame by frame on the whole recording (ms)."""
+    """The module docstring's steps, frame by frame on the whole recording (ms)."""
+    scores = floored(np.asarray(scores, np.float32), o)
     runs, on = [], False
     for i, x in enumerate(scores):
         now = x >= o.enter_threshold or (on and x >= o.leave_threshold)
@@ -86,10 +99,13 @@ def random_options(rng):
         min_silence_ms=int(rng.choice([0, 20, 100, 300])),
         pad_ms=pad,
         max_single_segment_time=int(rng.choice([300, 800, 60000])) + 2 * pad,
+        floor_weight=float(rng.choice([0.0, 0.0, 0.5, 1.5])),
+        floor_quantile=float(rng.choice([10, 50])),
+        floor_window_ms=int(rng.choice([1000, 3000, 30000])),
     )
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(60))
 def test_random_scores_match_the_definition_and_never_touch(seed):
     rng = np.random.default_rng(seed)
     scores = random_scores(rng, int(rng.integers(1, 3000)))
@@ -135,6 +151,15 @@ def test_long_speech_is_cut_at_its_weakest_frame():
     no_dip = decide(np.full(1000, 0.9), options)
     assert all(end - start <= 1500 for start, end in no_dip)
     assert all(b[0] - a[1] == 10 for a, b in zip(no_dip, no_dip[1:], strict=False))
+
+
+def test_noise_floor_raises_the_thresholds_of_a_noisy_stretch():
+    quiet = np.r_[[0.0] * 100, [0.6] * 50, [0.0] * 150]  # floor 0: 0.6 is speech
+    noisy = np.r_[[0.4] * 100, [0.6] * 50, [0.4] * 150]  # floor 0.4: 0.6 is 0.6 - 0.4 / 2
+    options = BARE.with_overrides(floor_weight=0.5, floor_window_ms=3000)
+    assert decide(quiet, options) == [(1000, 1500)]
+    assert decide(noisy, options) == []
+    assert decide(noisy, BARE) == [(1000, 3000)]  # without the floor, the noise is speech
 
 
 def test_bad_options_are_refused_with_their_names():

@@ -1,6 +1,8 @@
 """The `precise` profile: segments from the per-frame speech score alone, tight and separate.
 
 Offline, it is four steps on the 10 ms frames, each defined on the whole recording:
+0. with `floor_weight` > 0, both thresholds rise by `floor_weight` x the noise floor (a low
+   percentile of the recent scores; see `NoiseFloor`), so noisy recordings need surer speech;
 1. hysteresis: speech starts at a frame scoring at least `enter_threshold` and lasts until a
    frame scores below `leave_threshold`;
 2. pauses shorter than `min_silence_ms` are bridged, then runs shorter than `min_speech_ms`
@@ -12,7 +14,8 @@ Offline, it is four steps on the 10 ms frames, each defined on the whole recordi
    frame to its neighbour (a short gap is shared), so segments never touch or overlap.
 
 `PreciseDecision` computes exactly that while streaming: a frame is decided once the frames that
-can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later), and it holds the
+can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later, plus up to one floor
+window at the start of a recording and one second after it when the floor is on), and it holds the
 scores of the open run only (at most the maximum length), so memory is bounded and the output
 does not depend on the block sizes. The defaults were chosen by `bench/tune_precise.py`
 (README, "Profiles").
@@ -29,6 +32,8 @@ import numpy as np
 from ..engines.base import FRAME_MS, Engine, Frames
 from ..segments import Segment
 from .base import Profile, replace_checked
+
+FLOOR_STEP = 100  # frames (1 s) sharing one noise floor
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,15 @@ class PreciseOptions:
     max_single_segment_time: int = field(
         default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
     )
+    floor_weight: float = field(
+        default=0.0, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
+    )
+    floor_quantile: float = field(
+        default=10.0, metadata={"help": "noise floor: this percentile of the window's scores"}
+    )
+    floor_window_ms: int = field(
+        default=30000, metadata={"help": "noise floor: scores of this much recent audio"}
+    )
 
     def __post_init__(self):
         if not 0.0 <= self.leave_threshold <= self.enter_threshold <= 1.0:
@@ -62,6 +76,10 @@ class PreciseOptions:
             raise ValueError("precise: max_single_segment_time must exceed 2 pad_ms + 20 ms")
         if self.min_speech_ms > self.max_single_segment_time - 2 * self.pad_ms:
             raise ValueError("precise: min_speech_ms must not exceed the longest segment")
+        if self.floor_weight < 0 or not 0 <= self.floor_quantile <= 100:
+            raise ValueError("precise: need floor_weight >= 0 and 0 <= floor_quantile <= 100")
+        if self.floor_window_ms < FLOOR_STEP * FRAME_MS:
+            raise ValueError(f"precise: floor_window_ms must be at least {FLOOR_STEP * FRAME_MS}")
 
     def with_overrides(self, **overrides: Any) -> PreciseOptions:
         """A copy with some settings replaced; unknown names raise TypeError."""
@@ -77,6 +95,50 @@ def hysteresis(scores: np.ndarray, on: bool, enter: float, leave: float) -> np.n
     event = np.where(scores >= enter, 1, np.where(scores < leave, 0, -1))
     last = np.maximum.accumulate(np.where(event >= 0, np.arange(len(scores)), -1))
     return np.where(last >= 0, event[last] == 1, on)
+
+
+class NoiseFloor:
+    """Scores less `weight` x the noise floor, streamed: the same as raising both thresholds.
+
+    The floor of the frames [k S, (k+1) S) (S = FLOOR_STEP) is the `quantile` percentile of the
+    `window` scores ending at frame max((k+1) S, window) (cut short by the end of the
+    recording): the recent past, and at the start the first `window` frames. A step's frames
+    are handed on once its window is complete, so memory stays at one window.
+    """
+
+    def __init__(self, weight: float, quantile: float, window: int):
+        self.weight, self.quantile, self.window = weight, quantile, window
+        self.scores = np.zeros(0, np.float32)  # from frame `first` on
+        self.first = 0
+        self.done = 0  # frames handed on
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """The shifted scores of the steps whose windows are now complete."""
+        self.scores = np.concatenate([self.scores, x])
+        return self._hand_on(self.first + len(self.scores))
+
+    def finish(self) -> np.ndarray:
+        """The shifted scores still held, the recording's end known."""
+        return self._hand_on(None)
+
+    def _hand_on(self, known: int | None) -> np.ndarray:
+        """Shift and hand on every step whose window ends by `known` (None: all of them)."""
+        total = self.first + len(self.scores)
+        out = []
+        while self.done < total:
+            end = max(self.done + FLOOR_STEP, self.window)
+            if known is not None and end > known:
+                break
+            start, end = max(0, end - self.window), min(end, total)
+            window = self.scores[start - self.first : end - self.first]
+            floor = float(np.percentile(window, self.quantile))
+            stop = min(self.done + FLOOR_STEP, total)
+            step = self.scores[self.done - self.first : stop - self.first]
+            out.append(step - self.weight * floor)
+            self.done = stop
+        keep = max(0, min(self.done, max(self.done + FLOOR_STEP, self.window) - self.window))
+        self.scores, self.first = self.scores[keep - self.first :], keep
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def frames_of(ms: int) -> int:
@@ -102,12 +164,33 @@ class PreciseDecision:
         self.scores_from = 0
         self.final: list[tuple[int, int]] = []  # final runs, not yet padded and handed out
         self.last_end = -1  # padded end of the last segment handed out
+        window = frames_of(options.floor_window_ms)
+        self.floor = (
+            NoiseFloor(options.floor_weight, options.floor_quantile, window)
+            if options.floor_weight
+            else None
+        )
 
     def push(self, frames: Frames) -> list[Segment]:
         """Segments settled by these frames."""
         x = np.asarray(frames.scores, np.float32)
+        self._decide(self.floor.push(x) if self.floor else x)
+        return self._hand_out(final=False)
+
+    def finish(self) -> list[Segment]:
+        """The rest, the recording's end now known."""
+        if self.floor:
+            self._decide(self.floor.finish())
+        if self.on:
+            self._stop(self.t)
+            self.on = False
+        self._settle(final=True)
+        return self._hand_out(final=True)
+
+    def _decide(self, x: np.ndarray) -> None:
+        """Step 1 on these (shifted) scores, then as much of steps 2 and 3 as is settled."""
         if not len(x):
-            return []
+            return
         t0 = self.t
         state = hysteresis(x, self.on, self.o.enter_threshold, self.o.leave_threshold)
         edges = np.diff(np.concatenate([[self.on], state]).astype(np.int8))
@@ -120,15 +203,6 @@ class PreciseDecision:
                 self._stop(t0 + int(frame))
         self.on = bool(state[-1])
         self._settle(final=False)
-        return self._hand_out(final=False)
-
-    def finish(self) -> list[Segment]:
-        """The rest, the recording's end now known."""
-        if self.on:
-            self._stop(self.t)
-            self.on = False
-        self._settle(final=True)
-        return self._hand_out(final=True)
 
     def _start(self, frame: int) -> None:
         """A raw run starts: bridge it to the open run or begin a new one."""
