@@ -9,7 +9,7 @@ from segmenter.profiles import PROFILES, get_profile
 from segmenter.profiles.base import ProfileError
 from segmenter.profiles.precise import PreciseDecision, PreciseOptions
 
-BARE = PreciseOptions(0.5, 0.35, min_speech_ms=0, min_silence_ms=0, pad_ms=0)
+BARE = PreciseOptions(0.5, 0.35, min_speech_ms=0, min_silence_ms=0, pad_ms=0, floor_weight=0)
 
 
 def decide(scores, options=BARE, blocks=None):
@@ -33,7 +33,8 @@ def floored(scores, o: PreciseOptions):
     window, out = o.floor_window_ms // 10, scores.copy()
     for k in range(0, len(scores), 100):
         end = max(k + 100, window)
-        floor = float(np.percentile(scores[max(0, end - window) : end], o.floor_quantile))
+        floor = np.percentile(scores[max(0, end - window) : end], o.floor_quantile, method="lower")
+        floor = float(floor)
         out[k : k + 100] = scores[k : k + 100] - o.floor_weight * floor
     return out
 

@@ -24,6 +24,7 @@ does not depend on the block sizes. The defaults were chosen by `bench/tune_prec
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,13 +43,15 @@ class PreciseOptions:
     in its metadata (the CLI's `--precise-*` options use it). Defaults: bench/tune_precise.py."""
 
     enter_threshold: float = field(
-        default=0.7, metadata={"help": "a frame scoring this or more starts speech"}
+        default=0.4,
+        metadata={"help": "a frame scoring this (+ the floor term) or more starts speech"},
     )
     leave_threshold: float = field(
-        default=0.7, metadata={"help": "speech goes on until a frame scores below this"}
+        default=0.4,
+        metadata={"help": "speech goes on until a frame scores below this (+ floor term)"},
     )
     min_speech_ms: int = field(
-        default=50, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
+        default=100, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
     )
     min_silence_ms: int = field(default=200, metadata={"help": "shorter pauses are bridged"})
     pad_ms: int = field(
@@ -58,10 +61,10 @@ class PreciseOptions:
         default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
     )
     floor_weight: float = field(
-        default=0.0, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
+        default=0.5, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
     )
     floor_quantile: float = field(
-        default=10.0, metadata={"help": "noise floor: this percentile of the window's scores"}
+        default=25.0, metadata={"help": "noise floor: this percentile of the window's scores"}
     )
     floor_window_ms: int = field(
         default=30000, metadata={"help": "noise floor: scores of this much recent audio"}
@@ -131,7 +134,8 @@ class NoiseFloor:
                 break
             start, end = max(0, end - self.window), min(end, total)
             window = self.scores[start - self.first : end - self.first]
-            floor = float(np.percentile(window, self.quantile))
+            rank = math.floor(self.quantile / 100 * (len(window) - 1))  # numpy's "lower"
+            floor = float(np.partition(window, rank)[rank])
             stop = min(self.done + FLOOR_STEP, total)
             step = self.scores[self.done - self.first : stop - self.first]
             out.append(step - self.weight * floor)
