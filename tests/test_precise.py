@@ -163,6 +163,20 @@ def test_noise_floor_raises_the_thresholds_of_a_noisy_stretch():
     assert decide(noisy, BARE) == [(1000, 3000)]  # without the floor, the noise is speech
 
 
+def test_memory_stays_bounded_on_an_hour_of_speech_and_pauses():
+    rng = np.random.default_rng(7)
+    scores = random_scores(rng, 360_000)
+    scores[100_000:200_000] = 0.95  # 1000 s without a pause: cut for length, never held whole
+    options = PreciseOptions(max_single_segment_time=30000)
+    decision, held, found = PreciseDecision(options), 0, []
+    for at in range(0, len(scores), 1000):
+        found += decision.push(Frames(scores[at : at + 1000], at + 1000))
+        held = max(held, len(decision.scores), len(decision.floor.scores), len(decision.final))
+    found += decision.finish()
+    assert held <= 3000 + 1000 + 100  # one floor window, one block, one step
+    assert max(s.end - s.start for s in found) <= 30000 and len(found) > 1000
+
+
 def test_bad_options_are_refused_with_their_names():
     with pytest.raises(ValueError, match="leave_threshold"):
         PreciseOptions(enter_threshold=0.4, leave_threshold=0.5)
