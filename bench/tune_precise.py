@@ -168,6 +168,7 @@ def funasr_totals(shared: Path, precision: str) -> dict[str, Score]:
 
 
 def main() -> None:
+    """Score the grid, rank it, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8")

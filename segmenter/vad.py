@@ -59,6 +59,7 @@ class VadStream:
         return self._decide(self.frames.finish_frames()) + self.decision.finish()
 
     def _decide(self, frames: Frames) -> list[Segment]:
+        """Keep the scores if asked, then let the profile decide on the frames."""
         if self.scores is not None:
             self.scores.append(frames.scores)
         return self.decision.push(frames)

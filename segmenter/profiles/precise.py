@@ -71,6 +71,7 @@ class PreciseOptions:
     )
 
     def __post_init__(self):
+        """Refuse settings the decision cannot honour, naming them."""
         if not 0.0 <= self.leave_threshold <= self.enter_threshold <= 1.0:
             raise ValueError("precise: need 0 <= leave_threshold <= enter_threshold <= 1")
         if min(self.min_speech_ms, self.min_silence_ms, self.pad_ms) < 0:
