@@ -41,8 +41,9 @@ class ChunkOptions:
         check("pad_ms", self.pad_ms)
         if self.limit_ms is not None and self.limit_ms - 2 * self.pad_ms < MIN_SPEECH_MS:
             raise SettingError(
-                f"pad_ms {self.pad_ms} (--pad-ms) leaves less than {MIN_SPEECH_MS / 1000:g} s of speech in"
-                f" chunks of at most {self.limit_ms / 1000:g} s (padding counts toward the limit)"
+                f"pad_ms {self.pad_ms} (--pad-ms) leaves less than {MIN_SPEECH_MS / 1000:g} s of"
+                f" speech in chunks of at most {self.limit_ms / 1000:g} s (padding counts toward"
+                " the limit)"
             )
 
     @property
