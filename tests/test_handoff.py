@@ -12,8 +12,9 @@ import srt
 from pyannote.database.util import load_rttm
 
 from segmenter.chunking import ChunkOptions, asr_chunks, merge_close, pad, split_long
-from segmenter.segments import Segment
+from segmenter.segments import Segment, segments_of
 
+from .conftest import GOLDEN
 from .test_batch import SEGMENTER, SPEECH, rows, run
 
 
@@ -38,6 +39,56 @@ def test_merge_and_pad():
         Segment(5250, 9400),
         Segment(11600, 14100),
     ]
+
+
+def test_merge_for_asr_splits_long_segments_and_pads_within_the_limit():
+    """The issue's cases: a 58.83 s segment with --merge-for-asr 30, and [5000, 35000] padded."""
+    scores = np.full(9000, 0.9, np.float32)
+    options = ChunkOptions(merge_for_asr_s=30, pad_ms=200)
+    chunks = asr_chunks([Segment(1000, 59830)], scores, 90000, options)
+    assert len(chunks) == 2 and max(c.duration for c in chunks) <= 30000
+    padded = asr_chunks([Segment(5000, 35000)], None, 90000, ChunkOptions(30, pad_ms=200))
+    assert max(c.duration for c in padded) <= 30000
+
+
+def test_document_with_merge_for_asr_cuts_long_speech_where_the_score_dips(vad_fp32):
+    """dev06 has 60 s segments (FunASR's maximum); merge-for-asr alone must split them too."""
+    path = GOLDEN / "dev06_densepink30db.flac"
+    options = ChunkOptions(merge_for_asr_s=30, pad_ms=200)
+    chunks = segments_of(vad_fp32.document(path, chunking=options))
+    assert max(c.duration for c in vad_fp32.segments(path)) > 30000
+    assert max(c.duration for c in chunks) <= 30000
+    result = vad_fp32.process_file(path, keep_scores=True)
+    expected = asr_chunks(result.segments, result.speech_scores, 150000, options)
+    assert chunks == expected  # cut where the scores dip, not blindly at the limit
+
+
+def test_every_chunk_fits_the_limit_without_overlap_within_the_file():
+    """Property: random segments, scores and settings; every chunk <= the limit (padding
+    included), none overlapping, all within the file, and no speech left out."""
+    rng = np.random.default_rng(15)
+    for _ in range(300):
+        duration = int(rng.integers(1000, 600000))
+        cuts = np.sort(rng.choice(np.arange(0, duration, 10), size=2 * int(rng.integers(1, 12))))
+        segments = [Segment(int(a), int(b)) for a, b in cuts.reshape(-1, 2) if b > a]
+        scores = rng.random(duration // 10 + int(rng.integers(-50, 50))).astype(np.float32)
+        max_s = float(rng.uniform(1, 60)) if rng.random() < 0.5 else None
+        merge_s = float(rng.uniform(1, 60)) if rng.random() < 0.6 else None
+        given = [s for s in (max_s, merge_s) if s is not None]
+        limit_ms = round(min(given) * 1000) if given else None
+        pad_ms = int(rng.integers(0, (limit_ms - 1000) // 2 + 1 if limit_ms else 3000))
+        options = ChunkOptions(max_s, merge_s, float(rng.uniform(0, 3)), pad_ms)
+        chunks = asr_chunks(segments, scores if rng.random() < 0.8 else None, duration, options)
+        case = (options, segments)
+        assert all(0 <= c.start < c.end <= duration for c in chunks), case
+        assert all(a.end <= b.start for a, b in zip(chunks, chunks[1:], strict=False)), case
+        assert limit_ms is None or all(c.duration <= limit_ms for c in chunks), case
+        speech, kept = np.zeros(duration, bool), np.zeros(duration, bool)
+        for seg in segments:
+            speech[seg.start : seg.end] = True
+        for chunk in chunks:
+            kept[chunk.start : chunk.end] = True
+        assert not (speech & ~kept).any(), case
 
 
 def test_defaults_change_nothing():
