@@ -358,11 +358,13 @@ def run_report(args: argparse.Namespace) -> int:
     require_manifest(args.out)
     try:
         print(write_report(args.out, args.output))
-    except OSError as exc:
-        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+    except OSError as exc:  # a WriteError naming the report's path
+        if args.output or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        folder = (args.output or args.out / "report.html").parent
-        raise UsageError(f"{folder}: cannot write there ({exc.strerror}); use -o FILE") from None
+        raise UsageError(
+            f"{args.out}: cannot write there ({exc.strerror}); use -o FILE to write the"
+            " report elsewhere"
+        ) from None
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ and renamed into place.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -25,6 +26,32 @@ from .segments import Segment, segments_of
 TMP_PREFIX = ".tmp-"
 
 
+class WriteError(OSError):
+    """A failed write, naming the output it was for (never the temporary name beside it)."""
+
+    def __init__(self, target: Path, exc: OSError):
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EEXIST and exc.filename != str(target):  # from mkdir
+            reason = f"{exc.filename} is a file, not a folder"
+        elif exc.errno == errno.ENOTDIR:
+            reason = f"a file stands in the path of {exc.filename}"
+        super().__init__(exc.errno, reason, str(target))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+@contextmanager
+def naming(target: Path) -> Iterator[None]:
+    """Re-raise an OSError of the block as a WriteError about `target`."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(target, exc) from None
+
+
 def output_base(out: Path, rel: str) -> Path:
     """Where a recording's outputs go; refuses names that would leave OUT."""
     parts = PurePosixPath(rel).parts
@@ -35,16 +62,20 @@ def output_base(out: Path, rel: str) -> Path:
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target` that replaces it only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """A temporary path beside `target` that replaces it only if the block succeeds; errors
+    name `target` (WriteError)."""
+    with naming(target):
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def write_text(target: Path, text: str) -> None:
@@ -179,21 +210,19 @@ def write_clips(
     rate None keeps the source's rate and channels where libsndfile reads the source; otherwise
     (and for formats only ffmpeg reads) clips are 16 kHz mono.
     """
-    staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=_parent(folder)))
+    with naming(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
     try:
         names = _cut(source, staging, segments, pad_ms, rate, channel)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+        with naming(folder):
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(staging, folder)
         return names
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-
-
-def _parent(folder: Path) -> Path:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    return folder.parent
 
 
 def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:

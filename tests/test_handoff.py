@@ -158,5 +158,16 @@ def test_segment_command_writes_formats(tmp_path):
     assert (tmp_path / "o" / "talk.wav.csv").exists()
 
 
+def test_write_error_names_the_output_not_its_temporary_file(tmp_path):
+    path = tmp_path / "talk.wav"
+    sf.write(path, SPEECH[:160000], 16000)
+    (tmp_path / "talk.wav.json").mkdir()  # something in the output's way
+    cmd = [SEGMENTER, "segment", str(path), "--formats", "json", "-o", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr == f"segmenter: cannot write {tmp_path / 'talk.wav.json'}: is a folder\n"
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
 def test_unknown_format_is_a_usage_error(tmp_path):
     assert run(tmp_path, "-o", tmp_path / "o", "--formats", "json,docx").returncode == 2
