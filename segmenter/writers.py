@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 import soundfile as sf
+import soxr
 
 from .audio import SAMPLE_RATE, open_audio
 from .segments import Segment, segments_of
@@ -114,13 +116,18 @@ def _srt(document: dict[str, Any]) -> str:
     return "".join(cues)
 
 
+def _source(document: dict[str, Any]) -> str:
+    """The recording's absolute path: hand-off files are read from anywhere."""
+    return os.path.abspath(document["audio"]["path"])
+
+
 def _whisper(document: dict[str, Any]) -> str:
     """Chunks with faster-whisper's two clip_timestamps forms, in seconds."""
     spans = _segments(document)
     return (
         json.dumps(
             {
-                "audio": document["audio"]["path"],
+                "audio": _source(document),
                 "chunks": [{"start": a, "end": b} for a, b in spans],
                 "clip_timestamps": ",".join(f"{t:g}" for span in spans for t in span),
                 "batched_clip_timestamps": [{"start": a, "end": b} for a, b in spans],
@@ -137,7 +144,11 @@ def _lhotse(document: dict[str, Any], uri: str) -> tuple[str, str]:
     recording = {
         "id": uri,
         "sources": [
-            {"type": "file", "channels": list(range(audio["channels"])), "source": audio["path"]}
+            {
+                "type": "file",
+                "channels": list(range(audio["channels"])),
+                "source": _source(document),
+            }
         ],
         "sampling_rate": audio["sample_rate"],
         "num_samples": round(audio["duration"] * audio["sample_rate"]),
@@ -207,8 +218,9 @@ def write_clips(
 ) -> list[str]:
     """Cut each segment (padded, within the file) into a WAV; replaces the whole folder atomically.
 
-    rate None keeps the source's rate and channels where libsndfile reads the source; otherwise
-    (and for formats only ffmpeg reads) clips are 16 kHz mono.
+    rate None keeps the source's rate and channels (or `channel`) where libsndfile reads the
+    source (WAV, FLAC, Ogg, MP3); formats only ffmpeg reads (M4A/AAC, WMA, ...) give 16 kHz
+    mono clips. A rate gives mono clips (the mean of the channels, or `channel`) at that rate.
     """
     with naming(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -242,14 +254,34 @@ def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
                 names.append(clip_name(i, seg))
                 sf.write(staging / names[-1], data, f.samplerate, subtype="PCM_16")
         return names
-    return _cut_stream(source, staging, segments, pad_ms, channel)
+    return _cut_stream(source, staging, segments, pad_ms, channel, rate or SAMPLE_RATE)
 
 
-def _cut_stream(source, staging, segments, pad_ms, channel) -> list[str]:
-    """16 kHz mono clips cut while decoding once, never holding more than a block."""
+class _MonoClip:
+    """A mono clip written from 16 kHz blocks at `rate` (soxr resamples it as a stream)."""
+
+    def __init__(self, path: Path, rate: int):
+        self.file = sf.SoundFile(path, "w", rate, 1, "PCM_16")
+        self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, 1)
+
+    def write(self, samples: np.ndarray) -> None:
+        """Add 16 kHz samples."""
+        self.file.write(
+            samples if self.resampler is None else self.resampler.resample_chunk(samples)
+        )
+
+    def close(self) -> None:
+        """Flush the resampler's tail and close the file."""
+        if self.resampler is not None:
+            self.file.write(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        self.file.close()
+
+
+def _cut_stream(source, staging, segments, pad_ms, channel, rate) -> list[str]:
+    """Mono clips at `rate` cut while decoding once at 16 kHz, never holding more than a block."""
     names = [clip_name(i, seg) for i, seg in enumerate(segments)]
     spans = [_span(seg, pad_ms, SAMPLE_RATE, 1 << 62) for seg in segments]
-    writers = [sf.SoundFile(staging / n, "w", SAMPLE_RATE, 1, "PCM_16") for n in names]
+    writers = [_MonoClip(staging / n, rate) for n in names]
     try:
         position = 0
         with open_audio(source, channel=channel) as audio:

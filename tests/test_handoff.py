@@ -13,6 +13,7 @@ from pyannote.database.util import load_rttm
 
 from segmenter.chunking import ChunkOptions, asr_chunks, merge_close, pad, split_long
 from segmenter.segments import Segment, segments_of
+from segmenter.writers import write_clips
 
 from .conftest import GOLDEN
 from .test_batch import SEGMENTER, SPEECH, rows, run
@@ -147,9 +148,13 @@ def test_every_format_loads_in_its_consumer(tmp_path):
 def test_segment_command_writes_formats(tmp_path):
     path = tmp_path / "talk.wav"
     sf.write(path, SPEECH, 16000)
-    cmd = [SEGMENTER, "segment", str(path), "--formats", "srt,csv", "-o", str(tmp_path / "o")]
-    out = subprocess.run([*cmd, "--merge-for-asr", "30"], capture_output=True, text=True)
+    cmd = [SEGMENTER, "segment", "talk.wav", "--formats", "srt,csv,whisper", "-o", "o"]
+    out = subprocess.run(
+        [*cmd, "--merge-for-asr", "30"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
+    whisper = json.loads((tmp_path / "o" / "talk.wav.whisper.json").read_text())
+    assert whisper["audio"] == str(path)  # absolute, as `run` writes it: read from anywhere
     doc = json.loads(out.stdout)
     assert all(b - a <= 30 for a, b in ((s["start"], s["end"]) for s in doc["segments"]))
     assert len(list(srt.parse((tmp_path / "o" / "talk.wav.srt").read_text()))) == len(
@@ -167,6 +172,28 @@ def test_write_error_names_the_output_not_its_temporary_file(tmp_path):
     assert out.returncode == 2
     assert out.stderr == f"segmenter: cannot write {tmp_path / 'talk.wav.json'}: is a folder\n"
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_clip_rates_and_channels_are_what_the_readme_says(tmp_path):
+    """WAV: the source's rate and channels; M4A: 16 kHz mono; a clip rate: mono at that rate."""
+    stereo = np.stack([SPEECH[: 16000 * 20]] * 2, axis=1)
+    wav = tmp_path / "talk.wav"
+    sf.write(wav, stereo, 16000)
+    m4a = tmp_path / "talk.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", wav, "-ar", "44100", m4a], check=True)
+    segments = [Segment(1000, 3000), Segment(5000, 9000)]
+    for source, rate, expected in (
+        (wav, None, (16000, 2)),
+        (m4a, None, (16000, 1)),
+        (m4a, 8000, (8000, 1)),
+        (wav, 22050, (22050, 1)),
+    ):
+        folder = tmp_path / f"{source.name}.{rate}.clips"
+        names = write_clips(source, folder, segments, pad_ms=100, rate=rate)
+        for name, seg in zip(names, segments, strict=True):
+            info = sf.info(folder / name)
+            assert (info.samplerate, info.channels) == expected, (source.name, rate)
+            assert abs(info.duration - (seg.duration + 200) / 1000) < 0.002, (source.name, rate)
 
 
 def test_unknown_format_is_a_usage_error(tmp_path):
