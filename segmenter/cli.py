@@ -232,7 +232,11 @@ def add_run_parser(commands) -> None:
     run.add_argument("-o", "--out", type=Path, help="output folder (manifest, JSON, RTTM, clips)")
     run.add_argument("--job", type=Path, help="TOML job file with the same settings")
     run.add_argument(
-        "-j", "--jobs", type=parse_as("jobs"), help="worker processes (default: usable cores)"
+        "-j",
+        "--jobs",
+        type=parse_as("jobs"),
+        metavar="N",
+        help="worker processes (default: usable cores)",
     )
     run.add_argument(
         "--backend", choices=("loky", "dask"), help="loky (this machine, default) or dask"
