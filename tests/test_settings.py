@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from segmenter.batch import BatchSettings
 from segmenter.chunking import ChunkOptions
 from segmenter.options import VadOptions
 from segmenter.settings import SettingError
@@ -115,3 +116,7 @@ def test_library_checks_the_same_values():
     with pytest.raises(ValueError, match="max_single_segment_time must be a whole number from"):
         VadOptions().with_overrides(max_single_segment_time=30)
     assert ChunkOptions(merge_for_asr_s=30, pad_ms=200).limit_ms == 30000
+    with pytest.raises(ValueError, match="jobs must be a whole number >= 1, got 0"):
+        BatchSettings(inputs=["in"], out=Path("out"), jobs=0)
+    with pytest.raises(ValueError, match="clip_rate must be a whole number from 8000 to 192000"):
+        BatchSettings(inputs=["in"], out=Path("out"), clip_rate=16)
