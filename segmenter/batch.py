@@ -30,6 +30,7 @@ from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
 from .options import VadOptions
 from .report import write_report
+from .settings import check
 from .writers import TMP_PREFIX, output_base, write_formats
 
 log = logging.getLogger("segmenter.batch")
@@ -76,6 +77,12 @@ class BatchSettings:
             "formats": sorted(self.formats),
             "chunking": asdict(self.chunking),
         }
+
+    def __post_init__(self) -> None:
+        """The numbers checked as on the command line (settings.py), for library callers."""
+        for name in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds"):
+            if getattr(self, name) is not None:
+                check(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
