@@ -30,6 +30,7 @@ from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
 from .profiles import DEFAULT_PROFILE, get_profile
 from .report import write_report
+from .settings import check
 from .writers import TMP_PREFIX, output_base, write_formats
 
 log = logging.getLogger("segmenter.batch")
@@ -81,6 +82,12 @@ class BatchSettings:
         if profile.name != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
             config["profile"] = profile.name
         return config
+
+    def __post_init__(self) -> None:
+        """The numbers checked as on the command line (settings.py), for library callers."""
+        for name in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds"):
+            if getattr(self, name) is not None:
+                check(name, getattr(self, name))
 
 
 @dataclass(frozen=True)

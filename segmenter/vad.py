@@ -3,8 +3,10 @@
 vad = Vad.load()                       # bundled model, INT8, one thread
 vad.segments("meeting.wav")            # [Segment(start=890, end=22800), ...] in ms
 stream = vad.stream(max_end_silence_time=500)
-for block in blocks: print(stream.feed(block))
-print(stream.finish())
+found = []
+for block in blocks:                   # 16 kHz mono samples: float, or int16 (scaled by 1/32768)
+    found += stream.feed(block)        # segments that ended so far
+found += stream.finish()               # the end of the audio closes the last segment: keep it
 """
 
 from __future__ import annotations
@@ -51,11 +53,16 @@ class VadStream:
         return np.concatenate(self.scores) if self.scores else np.zeros(0, np.float32)
 
     def feed(self, samples: np.ndarray) -> list[Segment]:
-        """Add audio; returns the segments that ended within what was seen so far."""
-        return self._decide(self.frames.feed_frames(samples))
+        """Add audio; returns the segments that ended within what was seen so far.
+
+        `samples` is 16 kHz mono: 1-D floats in [-1, 1], or 1-D int16 or int32 PCM (scaled by
+        1/32768 or 1/2**31). A 2-D (multi-channel) array, or any other dtype, raises ValueError:
+        mix it down or pick a channel first.
+        """
+        return self._decide(self.frames.feed_frames(mono_float32(samples)))
 
     def finish(self) -> list[Segment]:
-        """End of the recording: returns the remaining segments."""
+        """End of the recording: returns the remaining segments (often the last one; keep them)."""
         return self._decide(self.frames.finish_frames()) + self.decision.finish()
 
     def _decide(self, frames: Frames) -> list[Segment]:
@@ -152,7 +159,7 @@ class Vad:
     def segments(
         self, audio: str | os.PathLike | np.ndarray, profile: str | None = None, **overrides: Any
     ) -> list[Segment]:
-        """Speech segments of a file, or of 16 kHz mono float32 samples."""
+        """Speech segments of a file, or of 16 kHz mono samples (as `VadStream.feed` takes)."""
         if isinstance(audio, np.ndarray):
             stream = self.stream(profile=profile, **overrides)
             return stream.feed(audio) + stream.finish()
@@ -169,7 +176,7 @@ class Vad:
     ) -> dict[str, Any]:
         """The per-file document of a recording, chunked for ASR if `chunking` asks."""
         chunking = chunking or ChunkOptions()
-        keep = bool(chunking.max_segment_s)
+        keep = chunking.limit_ms is not None  # splitting long segments needs the scores
         options = self.settings(profile, **overrides)
         result = self.process_file(path, channel=channel, keep_scores=keep, options=options)
         if chunking.active:
@@ -202,6 +209,21 @@ class Vad:
             info = audio.info
         found += stream.finish()
         return FileResult(info, found, stream.speech_scores())
+
+
+def mono_float32(samples: np.ndarray) -> np.ndarray:
+    """1-D float32 samples from floats or signed integer PCM; refuses what would be misread."""
+    array = np.asarray(samples)
+    if array.ndim != 1:
+        raise ValueError(
+            f"expected 1-D mono samples, got shape {array.shape}; mix down"
+            " (samples.mean(axis=1)) or pick a channel (samples[:, 0]) first"
+        )
+    if array.dtype in (np.int16, np.int32):  # PCM: full scale is -iinfo.min
+        return (array / -np.iinfo(array.dtype).min).astype(np.float32)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"expected float, int16 or int32 samples, got dtype {array.dtype}")
+    return array.astype(np.float32, copy=False)
 
 
 def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int | None):

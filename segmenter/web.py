@@ -51,8 +51,8 @@ class ServeSettings:
     precision: str = "int8"
     runtime: str = "torch"
     max_upload_mb: float = 200.0
-    max_end_silence: int | None = None  # the page's starting values
-    max_segment: int | None = None
+    max_end_silence_time: int | None = None  # the page's starting values (ms, FunASR's names)
+    max_single_segment_time: int | None = None
     profile: str = DEFAULT_PROFILE  # the page's starting profile
     precise: dict[str, Any] = field(default_factory=dict)  # the precise profile's settings
 
@@ -342,7 +342,7 @@ def _file_tab(service: Service) -> None:
             end_silence = gr.Slider(
                 0,
                 3000,
-                value=settings.max_end_silence or 0,
+                value=settings.max_end_silence_time or 0,
                 step=50,
                 label="End silence (ms)",
                 info="funasr profile: silence that ends a segment; 0 keeps FunASR's schedule"
@@ -352,7 +352,7 @@ def _file_tab(service: Service) -> None:
             max_segment = gr.Slider(
                 1,
                 120,
-                value=(settings.max_segment or options.max_single_segment_time) / 1000,
+                value=(settings.max_single_segment_time or options.max_single_segment_time) / 1000,
                 step=1,
                 label="Maximum segment (s)",
                 info="Longer speech is cut into segments of at most this length.",

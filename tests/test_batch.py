@@ -116,12 +116,12 @@ def test_rerun_skips_done_and_redoes_on_change(tree, tmp_path):
     assert retried.returncode == 1
     assert rows(out)["broken.wav"]["attempts"] == 2
     assert rows(out)["short.WAV"]["attempts"] == 1
-    run(tree, "-o", out, "--max-end-silence", "300")  # an option that changes results
+    run(tree, "-o", out, "--max-end-silence-time", "300")  # an option that changes results
     changed = rows(out)
     assert changed["short.WAV"]["attempts"] == 2 and changed["short.WAV"]["status"] == "done"
     sf.write(tree / "short.WAV", SPEECH[: 16000 * 12], 16000)  # new content
     os.utime(tree / "short.WAV", (time.time() - 60, time.time() - 60))
-    run(tree, "-o", out, "--max-end-silence", "300")
+    run(tree, "-o", out, "--max-end-silence-time", "300")
     assert rows(out)["short.WAV"]["attempts"] == 3
     assert rows(out)["会议/周会.flac"]["attempts"] == 2
 

@@ -1,6 +1,8 @@
 """The `precise` profile on hand-made and random score sequences: its rules, streaming, and that
 segments never touch or overlap; and the profile seam's refusal of an engine it cannot read."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from segmenter.engines.base import Frames
 from segmenter.profiles import PROFILES, get_profile
 from segmenter.profiles.base import ProfileError
 from segmenter.profiles.precise import PreciseDecision, PreciseOptions
+from segmenter.settings import PRECISE_KEYS, PROFILE_NAMES, SettingError
 
 BARE = PreciseOptions(0.5, 0.35, min_speech_ms=0, min_silence_ms=0, pad_ms=0, floor_weight=0)
 
@@ -182,6 +185,12 @@ def test_bad_options_are_refused_with_their_names():
         PreciseOptions(enter_threshold=0.4, leave_threshold=0.5)
     with pytest.raises(TypeError, match="max_end_silence_time"):
         PreciseOptions().with_overrides(max_end_silence_time=500)
+    with pytest.raises(SettingError, match="pad_ms must be a whole number from 0 to 10000"):
+        PreciseOptions().with_overrides(pad_ms=-5)
+    with pytest.raises(SettingError, match="max_single_segment_time must be"):
+        PreciseOptions().with_overrides(max_single_segment_time=30)
+    settable = {f"precise_{f.name}" for f in dataclasses.fields(PreciseOptions)}
+    assert set(PRECISE_KEYS) == settable - {"precise_max_single_segment_time"}
 
 
 class OtherEngine:
@@ -194,3 +203,4 @@ def test_funasr_profile_refuses_an_engine_without_fsmn_frames():
     PROFILES["precise"].check_engine(OtherEngine())  # scores are all it reads
     with pytest.raises(ProfileError, match="unknown profile 'exact'"):
         get_profile("exact")
+    assert tuple(PROFILES) == PROFILE_NAMES  # the command line's and job files' choices

@@ -71,10 +71,18 @@ class Profile:
         return self.decision(options, engine)
 
 
-def replace_checked(options: Any, kind: str, overrides: dict[str, Any]) -> Any:
-    """`dataclasses.replace` that names unknown settings in its TypeError."""
+def replace_checked(
+    options: Any,
+    kind: str,
+    overrides: dict[str, Any],
+    check: Callable[[str, Any], None] | None = None,
+) -> Any:
+    """`dataclasses.replace` that names unknown settings in its TypeError and passes each new
+    value through `check` first."""
     names = {f.name for f in dataclasses.fields(options)}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise TypeError(f"unknown {kind} option(s): {', '.join(unknown)}")
+    for name, value in overrides.items() if check else ():
+        check(name, value)
     return dataclasses.replace(options, **overrides) if overrides else options

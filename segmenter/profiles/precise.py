@@ -32,6 +32,7 @@ import numpy as np
 
 from ..engines.base import FRAME_MS, Engine, Frames
 from ..segments import Segment
+from ..settings import DECISION_KEYS, check
 from .base import Profile, replace_checked
 
 FLOOR_STEP = 100  # frames (1 s) sharing one noise floor
@@ -86,12 +87,18 @@ class PreciseOptions:
             raise ValueError(f"precise: floor_window_ms must be at least {FLOOR_STEP * FRAME_MS}")
 
     def with_overrides(self, **overrides: Any) -> PreciseOptions:
-        """A copy with some settings replaced; unknown names raise TypeError."""
-        return replace_checked(self, "precise", overrides)
+        """A copy with some settings replaced; unknown names raise TypeError, values out of
+        range SettingError (a ValueError), by the command line's rules (settings.py)."""
+        return replace_checked(self, "precise", overrides, check_setting)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready settings."""
         return dataclasses.asdict(self)
+
+
+def check_setting(name: str, value: Any) -> None:
+    """A precise setting's value by the command line's rule (settings.py) for it."""
+    check(name if name in DECISION_KEYS else f"precise_{name}", value, name)
 
 
 def hysteresis(scores: np.ndarray, on: bool, enter: float, leave: float) -> np.ndarray:
