@@ -73,6 +73,9 @@ def test_precise_settings_without_the_profile_are_a_usage_error():
     assert "--precise-pad-ms" in done.stderr and "--profile precise" in done.stderr
     done = run_cli("segment", str(CLIP), "--profile", "precise", "--max-end-silence-time", "300")
     assert done.returncode == 2 and "max_end_silence_time" in done.stderr
+    done = run_cli("segment", str(CLIP), "--profile", "precise", "--precise-enter-threshold", "5")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--precise-enter-threshold" in done.stderr and "from 0 to 1" in done.stderr
 
 
 def test_job_profile_and_a_profile_change_redoes_files(tmp_path):
