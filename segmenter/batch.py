@@ -28,7 +28,7 @@ from .chunking import ChunkOptions
 from .discovery import discover
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
-from .options import VadOptions
+from .profiles import DEFAULT_PROFILE, get_profile
 from .report import write_report
 from .settings import check
 from .writers import TMP_PREFIX, output_base, write_formats
@@ -46,6 +46,7 @@ class BatchSettings:
     precision: str = "int8"
     runtime: str = "torch"  # or "onnx": onnxruntime, no torch in the workers
     model: str | None = None
+    profile: str = DEFAULT_PROFILE  # the decision; `overrides` are its settings
     overrides: dict[str, Any] = field(default_factory=dict)
     channel: int | None = None
     clips: bool = False
@@ -66,17 +67,21 @@ class BatchSettings:
     def result_config(self) -> dict[str, Any]:
         """The settings that change a recording's outputs."""
         files = resolve_model(self.model)
-        options = VadOptions.from_config(files.config.get("model_conf", {}))
-        return {
+        profile = get_profile(self.profile)
+        options = profile.defaults(files.config).with_overrides(**self.overrides)
+        config = {
             "model": files.sha256,
             "precision": self.precision,
             "runtime": self.runtime,
-            "options": options.with_overrides(**self.overrides).to_dict(),
+            "options": options.to_dict(),
             "channel": self.channel,
             "clips": [self.clip_pad_ms, self.clip_rate] if self.clips else None,
             "formats": sorted(self.formats),
             "chunking": asdict(self.chunking),
         }
+        if profile.name != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
+            config["profile"] = profile.name
+        return config
 
     def __post_init__(self) -> None:
         """The numbers checked as on the command line (settings.py), for library callers."""
@@ -146,7 +151,11 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     try:
         vad = worker_vad(settings.model, settings.precision, settings.runtime)
         document = vad.document(
-            task.path, channel=settings.channel, chunking=settings.chunking, **settings.overrides
+            task.path,
+            channel=settings.channel,
+            chunking=settings.chunking,
+            profile=settings.profile,
+            **settings.overrides,
         )
         clips = []
         if task.clips_dir:

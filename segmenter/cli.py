@@ -5,19 +5,29 @@ reference RTTMs."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import sys
 import zlib
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
-from .settings import DECISION_KEYS, JOB_RULES, parse_as, read_job, renamed_message
+from .profiles import DEFAULT_PROFILE, PreciseOptions, get_profile
+from .settings import (
+    DECISION_KEYS,
+    JOB_RULES,
+    PRECISE_KEYS,
+    PROFILE_NAMES,
+    parse_as,
+    read_job,
+    renamed_message,
+)
 from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -63,13 +73,44 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-single-segment-time",
         type=parse_as("max_single_segment_time"),
         metavar="MS",
-        help="FunASR's longest segment in ms, 1000-3600000 (default 60000)",
+        help="FunASR's longest segment in ms, 1000-3600000 (default 60000); every profile's",
     )
     for old, new in (
         ("--max-end-silence", "--max-end-silence-time"),
         ("--max-segment", "--max-single-segment-time"),
     ):
         parser.add_argument(old, action=Renamed, new=new, default=argparse.SUPPRESS)
+    add_profile_arguments(parser)
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--profile`, and a `--precise-*` option for each setting of the precise profile."""
+    parser.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        help="decision: funasr (default; FunASR's exact segments) or precise (tight, separate)",
+    )
+    for f in dataclasses.fields(PreciseOptions):
+        key = f"precise_{f.name}"
+        if key in PRECISE_KEYS:  # the longest segment is --max-single-segment-time
+            parser.add_argument(
+                "--" + key.replace("_", "-"),
+                dest=key,
+                type=parse_as(key),
+                metavar="MS" if f.name.endswith("_ms") else "VALUE",
+                help=f"{f.metadata['help']} (precise profile; default {f.default})",
+            )
+
+
+def profile_settings(values: dict) -> tuple[str, dict[str, Any]]:
+    """The profile and its `--precise-*` settings from command-line or job values (popped)."""
+    profile = get_profile(values.pop("profile", None) or DEFAULT_PROFILE).name
+    given = {k: values.pop(k, None) for k in PRECISE_KEYS}
+    precise = {k.removeprefix("precise_"): v for k, v in given.items() if v is not None}
+    if precise and profile != "precise":
+        names = ", ".join("--" + k.replace("_", "-") for k in given if given[k] is not None)
+        raise UsageError(f"{names}: settings of the precise profile; add --profile precise")
+    return profile, precise
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -286,10 +327,14 @@ def run_segment(args: argparse.Namespace) -> int:
     from .vad import Vad, steady_allocator  # torch is imported only where the model runs
 
     steady_allocator()
-    formats, chunking = output_settings(vars(args).copy())
+    values = vars(args).copy()
+    formats, chunking = output_settings(values)
+    profile, precise = profile_settings(values)
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
-    overrides = decision_overrides(vars(args))
-    document = vad.document(args.file, channel=args.channel, chunking=chunking, **overrides)
+    overrides = decision_overrides(values) | precise
+    document = vad.document(
+        args.file, channel=args.channel, chunking=chunking, profile=profile, **overrides
+    )
     if args.formats:
         write_formats((args.out or Path(".")) / Path(args.file).name, document, formats)
     json.dump(document, sys.stdout, indent=1)
@@ -313,9 +358,16 @@ def batch_settings(args: argparse.Namespace):
     if not values.get("inputs") or not values.get("out"):
         raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
     overrides = decision_overrides(values)
+    profile, precise = profile_settings(values)
     values["out"] = Path(values["out"])
     formats, chunking = output_settings(values)
-    return BatchSettings(overrides=overrides, formats=formats, chunking=chunking, **values)
+    return BatchSettings(
+        profile=profile,
+        overrides=overrides | precise,
+        formats=formats,
+        chunking=chunking,
+        **values,
+    )
 
 
 class UsageError(Exception):
@@ -381,6 +433,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("serve needs the web extra: pip install 'segmenter[web]'") from None
     if args.out is not None:
         require_manifest(args.out)
+    profile, precise = profile_settings(vars(args).copy())
     settings = ServeSettings(
         out=args.out,
         host=args.host,
@@ -391,6 +444,8 @@ def run_serve(args: argparse.Namespace) -> int:
         max_upload_mb=args.max_upload_mb,
         max_end_silence_time=args.max_end_silence_time,
         max_single_segment_time=args.max_single_segment_time,
+        profile=profile,
+        precise=precise,
     )
     serve(settings)
     return EXIT_OK

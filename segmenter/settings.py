@@ -128,9 +128,20 @@ NUMBERS: dict[str, Number] = {
     "seconds": Number(whole=False, low=1, high=86400, unit="seconds"),
     "prune": Number(whole=False, low=0, high=0.99),
     "collar": Number(whole=False, low=0, high=10, unit="seconds"),
+    # the precise profile's settings (segmenter/profiles/precise.py), as --precise-* / precise_*
+    "precise_enter_threshold": Number(whole=False, low=0, high=1),
+    "precise_leave_threshold": Number(whole=False, low=0, high=1),
+    "precise_min_speech_ms": Number(whole=True, low=0, high=60000, unit="ms"),
+    "precise_min_silence_ms": Number(whole=True, low=0, high=60000, unit="ms"),
+    "precise_pad_ms": Number(whole=True, low=0, high=10000, unit="ms"),
+    "precise_floor_weight": Number(whole=False, low=0, high=1),
+    "precise_floor_quantile": Number(whole=False, low=0, high=100, unit="percent"),
+    "precise_floor_window_ms": Number(whole=True, low=1000, high=600000, unit="ms"),
 }
 
 DECISION_KEYS = ("max_end_silence_time", "max_single_segment_time")
+PRECISE_KEYS = tuple(k for k in NUMBERS if k.startswith("precise_"))
+PROFILE_NAMES = ("funasr", "precise")  # segmenter.profiles.PROFILES; a test keeps them equal
 
 JOB_RULES: dict[str, Rule] = {
     "inputs": Texts(),
@@ -147,6 +158,8 @@ JOB_RULES: dict[str, Rule] = {
     **{k: NUMBERS[k] for k in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds")},
     **{k: NUMBERS[k] for k in ("max_segment_s", "merge_for_asr", "max_merge_gap_s", "pad_ms")},
     **{k: NUMBERS[k] for k in DECISION_KEYS},
+    "profile": Text(PROFILE_NAMES),
+    **{k: NUMBERS[k] for k in PRECISE_KEYS},
 }
 
 # Old spellings that are refused with the new name, not silently taken.
