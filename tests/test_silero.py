@@ -79,7 +79,7 @@ def test_one_frame_per_whole_10ms(engine, length):
     assert given <= length // 160 and given + len(stream.finish()) == length // 160
 
 
-@pytest.mark.parametrize("package", ["silero_vad", "onnxruntime"])
+@pytest.mark.parametrize("package", ["silero_vad", "onnxruntime", "onnx"])
 def test_a_missing_package_is_one_line_with_the_pip_hint(monkeypatch, package):
     monkeypatch.setitem(sys.modules, package, None)  # import machinery: "not installed"
     with pytest.raises(ModelError) as raised:
