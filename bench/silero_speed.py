@@ -26,7 +26,7 @@ CONFIGURATIONS = {
     "jit": "silero-vad get_speech_timestamps, its default model (TorchScript)",
     "onnx": "silero-vad get_speech_timestamps, load_silero_vad(onnx=True)",
     "sequence": "silero-vad get_speech_timestamps_sequence (6.2.2+)",
-    "engine": "segmenter silero engine (sequence graph, 10 s blocks)",
+    "engine": "segmenter silero engine (sequence graph, blocked convolutions, 10 s blocks)",
 }
 BLOCK = 160_000  # 10 s, the block segmenter's reader gives
 
