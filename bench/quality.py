@@ -25,9 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy/torch/onnxruntime load
 
+import numpy as np  # noqa: E402
 from engine import long_recording  # noqa: E402  (bench/engine.py, same folder)
 from peers import (  # noqa: E402
     Recording,
@@ -80,19 +82,17 @@ def _silero_engine():
     return SileroEngine.load(threads=1)
 
 
-def engine_scores(engine, samples) -> list:
+def engine_scores(engine: Any, samples: np.ndarray) -> np.ndarray:
     """An engine's per-frame scores of `samples`, fed in the reader's 10 s blocks."""
     stream = engine.score_stream()
     parts = [stream.feed(samples[i : i + BLOCK]) for i in range(0, len(samples), BLOCK)]
-    return [*parts, stream.finish()]
+    return np.concatenate([*parts, stream.finish()])
 
 
 def silero_threshold(recording: Recording) -> Run:
     """The silero engine's frames with score >= 0.5 as segments, nothing else (exercises it)."""
-    import numpy as np
-
-    parts, took = timed(engine_scores, _silero_engine(), recording.samples)
-    return Run(speech_runs(np.concatenate(parts) >= 0.5, 10), took)
+    scores, took = timed(engine_scores, _silero_engine(), recording.samples)
+    return Run(speech_runs(scores >= 0.5, 10), took)
 
 
 CONFIGURATIONS = [
