@@ -74,7 +74,8 @@ def _conv_2d(node: Any, graph: Any, weights: dict[str, Any]) -> list[Any]:
 
     attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     weight = numpy_helper.to_array(weights[node.input[1]])  # (out, in, kernel)
-    extra = -weight.shape[1] % 8 if weight.shape[1] > 1 else 0
+    group = attributes.get("group", 1)
+    extra = -weight.shape[1] % 8 if weight.shape[1] > 1 and group == 1 else 0
     weight = np.pad(weight, ((0, 0), (0, extra), (0, 0)))[:, :, None, :]
     graph.initializer.remove(weights[node.input[1]])
     graph.initializer.append(numpy_helper.from_array(weight, f"{node.name}/weight_2d"))
@@ -82,13 +83,12 @@ def _conv_2d(node: Any, graph: Any, weights: dict[str, Any]) -> list[Any]:
     nodes = [helper.make_node("Unsqueeze", [node.input[0], HEIGHT], [tall])]
     if extra:
         pads = f"{node.name}/channel_pads"
-        graph.initializer.append(
-            numpy_helper.from_array(np.array([0, 0, 0, 0, 0, extra, 0, 0]), pads)
-        )
+        widths = np.array([0, 0, 0, 0, 0, extra, 0, 0], np.int64)  # begins, ends of N C H T
+        graph.initializer.append(numpy_helper.from_array(widths, pads))
         nodes.append(helper.make_node("Pad", [tall, pads], [f"{tall}_padded"]))
         tall = f"{tall}_padded"
     (kernel,), (stride,) = attributes["kernel_shape"], attributes.get("strides", [1])
-    before, after = attributes.get("pads", [0, 0])
+    (dilation,), (before, after) = attributes.get("dilations", [1]), attributes.get("pads", [0, 0])
     conv = helper.make_node(
         "Conv",
         [tall, f"{node.name}/weight_2d", *node.input[2:]],
@@ -96,7 +96,8 @@ def _conv_2d(node: Any, graph: Any, weights: dict[str, Any]) -> list[Any]:
         kernel_shape=[1, kernel],
         strides=[1, stride],
         pads=[0, before, 0, after],
-        group=attributes.get("group", 1),
+        dilations=[1, dilation],
+        group=group,
     )
     squeeze = helper.make_node("Squeeze", [f"{node.name}/output_2d", HEIGHT], list(node.output))
     return [*nodes, conv, squeeze]
