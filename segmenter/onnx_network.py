@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 
-def load_session(path: Path, threads: int | None = 1):
-    """An onnxruntime CPU session; `threads` intra-op threads (None: onnxruntime's default)."""
+def load_session(path: Path | bytes, threads: int | None = 1):
+    """An onnxruntime CPU session of a file or a serialized graph; `threads` intra-op threads
+    (None: onnxruntime's default)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -23,7 +24,8 @@ def load_session(path: Path, threads: int | None = 1):
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    graph = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxStream:
