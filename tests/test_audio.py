@@ -298,3 +298,32 @@ def test_three_hour_flac_reads_in_flat_memory(tmp_path):
     short = peak_rss_mb(tmp_path / "3min.flac", 180)
     long = peak_rss_mb(tmp_path / "3h.flac", 3 * 3600)
     assert long - short < 30, (short, long)
+
+
+# -- truncated files: never a repeated block, the duration is what decodes ----------------------
+
+SAMPLE_MP3 = Path(__file__).parents[1] / "samples" / "mandarin_review.mp3"  # 60 s, Xing header
+
+
+def test_truncated_mp3_fails_instead_of_repeating_its_last_block(tmp_path):
+    """libsndfile's block reader repeats its last buffer past the end of a cut MP3."""
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(SAMPLE_MP3.read_bytes()[:240000])
+    with (
+        pytest.raises(AudioError, match=r"ends at 29\.9\d s of the 60\.0\d s") as error,
+        open_audio(cut) as audio,
+    ):
+        list(audio)
+    assert "\n" not in str(error.value)
+
+
+def test_truncated_m4a_gives_the_duration_that_decodes(tmp_path):
+    """ffmpeg's probed duration is the container's claim; the document has what decoded."""
+    whole, cut = tmp_path / "whole.m4a", tmp_path / "cut.m4a"
+    cmd = ["ffmpeg", "-v", "error", "-i", str(SAMPLE_MP3), "-c:a", "aac", "-b:a", "64k"]
+    subprocess.run([*cmd, "-movflags", "+faststart", str(whole)], check=True)
+    cut.write_bytes(whole.read_bytes()[:250000])
+    with open_audio(cut) as audio:
+        decoded = sum(len(block) for block in audio) / 16000
+        assert audio.info.duration == decoded
+    assert 25 < decoded < 35
