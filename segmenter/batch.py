@@ -25,7 +25,7 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
 from .chunking import ChunkOptions
-from .discovery import discover
+from .discovery import check_out, check_roots, discover
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
 from .profiles import DEFAULT_PROFILE, get_profile
@@ -99,8 +99,13 @@ class Task:
     clips_dir: str | None
 
 
+SHOWN_FAILURES = 5  # the summary names this many failed files, then says where the rest are
+
+
 @dataclass
 class Summary:
+    """What a run did, for the lines printed at its end (cron mails them)."""
+
     done: int = 0
     skipped: int = 0
     failed: int = 0
@@ -108,18 +113,33 @@ class Summary:
     speech_s: float = 0.0
     wall_s: float = 0.0
     unsettled: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    out: str = "OUT"
+    settle_seconds: float = 5.0
 
     def lines(self) -> list[str]:
-        rate = (
-            f"{self.audio_s / self.wall_s:.0f}x real time" if self.wall_s and self.audio_s else ""
-        )
-        return [
-            f"files: {self.done} done, {self.skipped} skipped (already done),"
-            f" {self.failed} failed"
-            + (f", {self.unsettled} still changing" if self.unsettled else ""),
+        """Counts, hours, the failed files (a few, then where the list is) and a settle hint."""
+        counts = f"{self.done} done, {self.skipped} already done, {self.failed} failed"
+        if self.unsettled:
+            counts += f", {self.unsettled} still changing (left for the next run)"
+        rate = f" ({self.audio_s / self.wall_s:.0f}x real time)" if self.wall_s else ""
+        lines = [
+            f"files: {counts}",
             f"audio: {self.audio_s / 3600:.3f} h, speech: {self.speech_s / 3600:.3f} h,"
-            f" wall: {self.wall_s:.1f} s {rate}".rstrip(),
+            f" in {self.wall_s:.1f} s{rate if self.audio_s else ''}",
         ]
+        lines += [f"failed: {name}: {why}" for name, why in self.failures[:SHOWN_FAILURES]]
+        if len(self.failures) > SHOWN_FAILURES:
+            lines.append(
+                f"... and {len(self.failures) - SHOWN_FAILURES} more failed:"
+                f" `segmenter status {self.out}` lists them all (also in segmenter.log)"
+            )
+        if self.unsettled and self.unsettled > self.done + self.failed:
+            lines.append(
+                f"hint: {self.unsettled} file(s) changed in the last {self.settle_seconds:g} s"
+                " (still being copied?); a later run takes them, or --settle-seconds 0 now"
+            )
+        return lines
 
 
 # -- worker side ----------------------------------------------------------------------------------
@@ -186,6 +206,8 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     """Run a batch; returns its summary and exit code (0 all done, 1 some failed)."""
     began = time.perf_counter()
     out = settings.out
+    check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
+    check_out(out)
     with OutputLock(out):
         handler = _log_to(out / "segmenter.log")
         try:
@@ -225,9 +247,17 @@ def cluster(settings: BatchSettings) -> Iterator[None]:
 def _run_locked(settings: BatchSettings) -> Summary:
     for stale in settings.out.rglob(f"{TMP_PREFIX}*"):  # left by a killed run, never outputs
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    found = discover(settings.inputs, settings.include, settings.exclude, settings.settle_seconds)
+    found = discover(
+        settings.inputs, settings.include, settings.exclude, settings.settle_seconds, settings.out
+    )
+    for path in found.unsettled:
+        log.info("%s: still changing, left for the next run", path)
     manifest = Manifest.open(settings.out)
-    summary = Summary(unsettled=len(found.unsettled))
+    summary = Summary(
+        unsettled=len(found.unsettled),
+        out=str(settings.out),
+        settle_seconds=settings.settle_seconds,
+    )
     try:
         config = config_hash(settings.result_config())
         todo, summary.skipped = manifest.plan(
@@ -238,9 +268,11 @@ def _run_locked(settings: BatchSettings) -> Summary:
         if todo:
             with cluster(settings):
                 _process(todo, settings, manifest, summary)
-        still_failed = manifest.status()["failures"]
         wanted = {s.rel for s in found.sources}
-        summary.failed = sum(1 for f in still_failed if f["file"] in wanted)
+        summary.failures = [
+            (f["file"], f["error"]) for f in manifest.status()["failures"] if f["file"] in wanted
+        ]
+        summary.failed = len(summary.failures)
     finally:
         manifest.close()
     return summary

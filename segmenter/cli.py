@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
+from .discovery import check_out
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
 from .profiles import DEFAULT_PROFILE, PreciseOptions, get_profile
@@ -330,6 +331,10 @@ def run_segment(args: argparse.Namespace) -> int:
     values = vars(args).copy()
     formats, chunking = output_settings(values)
     profile, precise = profile_settings(values)
+    if not Path(args.file).exists():
+        raise UsageError(f"input not found: {args.file}")
+    if args.formats:
+        check_out(args.out or Path("."))
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
     overrides = decision_overrides(values) | precise
     document = vad.document(
@@ -379,8 +384,7 @@ def run_batch(args: argparse.Namespace) -> int:
 
     settings = batch_settings(args)
     summary, code = run(settings)
-    if not settings.quiet:
-        print("\n".join(summary.lines()))
+    print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
 
 
