@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -159,6 +160,22 @@ def worker_vad(model: str | None, precision: str, runtime: str = "torch"):
         steady_allocator()
         _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime)
     return _VADS[key]
+
+
+def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """Loky worker start: exit as soon as the coordinator `parent` is gone.
+
+    loky does not stop its workers when the coordinator is killed (kill -9, OOM): they would
+    finish their files beside the run that resumes the batch. A thread polls the parent pid
+    (PR_SET_PDEATHSIG would fire when the joblib thread that started the worker ends).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
@@ -327,7 +344,12 @@ def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) ->
         # every thread of the cluster; the scheduler queues the tasks and hides its round trips
         config, n_jobs, ahead = parallel_config(backend="dask"), -1, "all"
     else:  # a dead loky worker loses what it was given: give each only what it runs
-        config = parallel_config(backend=settings.backend, inner_max_num_threads=1)
+        config = parallel_config(
+            backend=settings.backend,
+            inner_max_num_threads=1,
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
         n_jobs, ahead = settings.jobs, "n_jobs"
     with config:
         parallel = Parallel(

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from segmenter.audio import AudioError, FfmpegStream, open_audio
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, alive
 
 SOURCE = GOLDEN / "dev01_pink20db.flac"  # 60 s, six segments, pink noise at 20 dB
 BLACK_VIDEO = ["-f", "lavfi", "-i", "color=c=black:s=160x120:r=5"]
@@ -211,14 +211,6 @@ def test_ffmpeg_missing(converted, monkeypatch):
 
 
 # -- the ffmpeg subprocess never outlives its reader --------------------------------------------
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_ffmpeg_failing_halfway(converted):

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 from pyannote.database.util import load_rttm
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, alive
 
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")
 SPEECH = sf.read(GOLDEN / "dev00_clean.flac", dtype="float32")[0]  # 60 s, five segments
@@ -334,3 +334,50 @@ def test_quiet_run_prints_a_summary_that_names_failures_and_explains_skips(tree,
     assert "hint: 3 file(s) changed in the last 60 s" in again.stdout
     assert "--settle-seconds 0" in again.stdout
     assert f"{tree / 'new.wav'}: still changing" in (out / "segmenter.log").read_text()
+
+
+def loky_workers(parent: int) -> list[int]:
+    """The loky worker processes of a coordinator (not its resource tracker)."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(parent)], capture_output=True, text=True
+    ).stdout.split()
+    return [int(c) for c in children if "LokyProcess" in _cmdline(c)]
+
+
+def _cmdline(pid) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def test_workers_die_with_a_killed_coordinator(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    hour = np.tile(SPEECH, 60)  # an hour each: a worker is busy for seconds
+    for name in ("a.wav", "b.wav"):
+        sf.write(src / name, hour, 16000)
+    out = tmp_path / "out"
+    cmd = [SEGMENTER, "run", str(src), "-o", str(out), "--jobs", "2", "--quiet"]
+    batch = subprocess.Popen([*cmd, "--settle-seconds", "0"])
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (out / "segmenter.log").exists():
+            time.sleep(0.1)
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.2)
+            workers = loky_workers(batch.pid)
+        assert len(workers) == 2, "no workers seen"
+        time.sleep(1)  # both are in the middle of their hour
+        os.kill(batch.pid, signal.SIGKILL)
+        batch.wait()
+        gone_by = time.monotonic() + 5
+        while time.monotonic() < gone_by and any(map(alive, workers)):
+            time.sleep(0.1)
+        left = [w for w in workers if alive(w)]
+        assert not left, f"workers {left} outlived their coordinator"
+        assert not list(out.glob("*.json"))  # they did not finish their files either
+    finally:
+        for pid in filter(alive, workers):
+            os.kill(pid, signal.SIGKILL)
