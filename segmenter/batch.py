@@ -152,12 +152,9 @@ def worker_vad(model: str | None, precision: str, runtime: str = "torch"):
     """The model of this worker process, loaded once, the process set up to run it."""
     key = (model, precision, runtime)
     if key not in _VADS:
-        from threadpoolctl import threadpool_limits
+        from .vad import Vad, one_core_process
 
-        from .vad import Vad, steady_allocator
-
-        threadpool_limits(1)  # one BLAS thread too: workers share the cores, not each task
-        steady_allocator()
+        one_core_process()  # workers share the cores, not each task
         _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime)
     return _VADS[key]
 

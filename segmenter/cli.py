@@ -325,9 +325,9 @@ def add_run_parser(commands) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .vad import Vad, steady_allocator  # torch is imported only where the model runs
+    from .vad import Vad, one_core_process  # torch is imported only where the model runs
 
-    steady_allocator()
+    one_core_process()
     values = vars(args).copy()
     formats, chunking = output_settings(values)
     profile, precise = profile_settings(values)
