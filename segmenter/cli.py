@@ -146,6 +146,17 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def require_runtime(runtime: str | None) -> None:
+    """A runtime whose package is missing is a usage error before any file is touched."""
+    if runtime == "onnx":
+        from .onnx_network import ONNX_HINT, import_onnxruntime
+
+        try:
+            import_onnxruntime()
+        except ImportError:
+            raise UsageError(ONNX_HINT) from None
+
+
 def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
     """Formats and chunking from command-line or job values (popped from `values`)."""
     formats = values.pop("formats", None) or "json,rttm"
@@ -333,6 +344,7 @@ def run_segment(args: argparse.Namespace) -> int:
     profile, precise = profile_settings(values)
     if not Path(args.file).exists():
         raise UsageError(f"input not found: {args.file}")
+    require_runtime(args.runtime)
     if args.formats:
         check_out(args.out or Path("."))
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
@@ -383,6 +395,7 @@ def run_batch(args: argparse.Namespace) -> int:
     from .batch import run
 
     settings = batch_settings(args)
+    require_runtime(settings.runtime)
     summary, code = run(settings)
     print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
