@@ -12,12 +12,17 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import json
+import logging
 import os
+import re
 import struct
 import subprocess
+import sys
+import tempfile
 import warnings
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,10 @@ import soxr
 
 SAMPLE_RATE = 16000
 FFMPEG_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
+# what libmpg123 prints about an MP3 (inside libsndfile, straight to fd 2)
+MPG123_CHATTER = re.compile(rb"^(Warning|Note|Error): |^\[[^\]]*mpg123[^\]]*\] ", re.MULTILINE)
+
+log = logging.getLogger("segmenter.audio")
 
 
 class AudioError(Exception):
@@ -51,13 +60,40 @@ def open_audio(
     path = Path(path)
     _check_file(path)
     try:
-        handle = sf.SoundFile(str(path))
+        with _mpg123_muted():
+            handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         libsndfile_reason = str(exc).split(": ", 1)[-1].rstrip(".")
         if "data' chunk" in libsndfile_reason or "truncated" in libsndfile_reason.lower():
             raise AudioError(f"{path}: truncated WAV header ({libsndfile_reason})") from None
         return FfmpegStream(path, channel, block_seconds, libsndfile_reason)
     return SoundFileStream(path, handle, channel, block_seconds)
+
+
+@contextmanager
+def _mpg123_muted() -> Iterator[None]:
+    """libmpg123 (inside libsndfile) prints warnings about a damaged MP3 straight to fd 2.
+
+    For the length of the call fd 2 goes to a temporary file. libmpg123's lines go to the
+    debug log (what matters about the file, such as where it ends, is checked here and
+    reported); anything else, another thread's output or a real error, goes back to stderr.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured = sink.read()
+    for line in captured.splitlines(keepends=True):
+        if MPG123_CHATTER.match(line):
+            log.debug("libmpg123: %s", line.decode("utf-8", "replace").strip())
+        else:
+            os.write(2, line)
 
 
 def _check_file(path: Path) -> None:
@@ -140,6 +176,7 @@ class SoundFileStream(AudioStream):
             self.close()
             raise AudioError(f"{path}: no audio samples")
         self._block = max(1, int(block_seconds * f.samplerate))
+        self._muted = _mpg123_muted if f.format == "MPEG" else nullcontext
 
     def close(self) -> None:
         self._file.close()
@@ -168,7 +205,8 @@ class SoundFileStream(AudioStream):
         try:
             while read < frames:
                 want = min(self._block, frames - read)
-                block = self._file.read(want, dtype="float32", always_2d=True)
+                with self._muted():
+                    block = self._file.read(want, dtype="float32", always_2d=True)
                 if not len(block):
                     break
                 read += len(block)

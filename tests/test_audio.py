@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from segmenter.audio import AudioError, FfmpegStream, open_audio
+from segmenter.audio import AudioError, FfmpegStream, _mpg123_muted, open_audio
 
-from .conftest import GOLDEN, alive
+from .conftest import GOLDEN, SEGMENTER, alive
 
 SOURCE = GOLDEN / "dev01_pink20db.flac"  # 60 s, six segments, pink noise at 20 dB
 BLACK_VIDEO = ["-f", "lavfi", "-i", "color=c=black:s=160x120:r=5"]
@@ -319,3 +319,20 @@ def test_truncated_m4a_gives_the_duration_that_decodes(tmp_path):
         decoded = sum(len(block) for block in audio) / 16000
         assert audio.info.duration == decoded
     assert 25 < decoded < 35
+
+
+def test_libmpg123_chatter_stays_off_the_terminal(tmp_path):
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(SAMPLE_MP3.read_bytes()[:240000])  # libmpg123: "Warning: Xing stream size"
+    done = subprocess.run(
+        [SEGMENTER, "segment", str(cut)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("segmenter: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_muting_libmpg123_keeps_everything_else_on_stderr(capfd):
+    with _mpg123_muted():
+        os.write(2, b"Warning: Xing stream size off by more than 1%\n")
+        os.write(2, b"something else went wrong\n")
+    assert capfd.readouterr().err == "something else went wrong\n"
