@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -388,6 +389,8 @@ def _record(result, settings, manifest, summary, progress) -> None:
         outputs = _write_outputs(settings, rel, document)
         if result["clips"]:
             outputs.append(Path(rel + ".clips").as_posix() + "/")
+        elif not settings.clips:
+            _drop_stale_clips(settings.out, rel)
         audio = document["audio"]["duration"]
         speech = document["speech_duration"]
         manifest.done(
@@ -406,6 +409,22 @@ def _record(result, settings, manifest, summary, progress) -> None:
         log.info("%s: %d segments, %.1f s audio", rel, len(document["segments"]), audio)
     progress.set_postfix_str(f"{summary.audio_s / 3600:.2f} h audio", refresh=False)
     progress.update(1)
+
+
+def _drop_stale_clips(out: Path, rel: str) -> None:
+    """Clips an earlier run with --clips left for a file now redone without them.
+
+    Renamed under a temporary name first (one rename: a reader sees the whole folder or none,
+    and a run killed while deleting leaves only what the next run sweeps), then deleted.
+    """
+    base = output_base(out, rel)
+    folder = base.with_name(base.name + ".clips")
+    if not folder.is_dir():
+        return
+    doomed = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
+    os.replace(folder, doomed / folder.name)
+    shutil.rmtree(doomed)
+    log.info("%s: removed the clips of an earlier run with --clips", rel)
 
 
 def _write_outputs(settings: BatchSettings, rel: str, document: dict[str, Any]) -> list[str]:

@@ -381,3 +381,19 @@ def test_workers_die_with_a_killed_coordinator(tmp_path):
     finally:
         for pid in filter(alive, workers):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_run_without_clips_removes_the_clips_of_an_earlier_run(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "talk.wav", SPEECH[: 16000 * 20], 16000)
+    out = tmp_path / "out"
+    assert run(src, "-o", out, "--clips", "--jobs", "1").returncode == 0
+    assert list((out / "talk.wav.clips").glob("*.wav"))
+    assert run(src, "-o", out, "--jobs", "1").returncode == 0  # redone: clips changed
+    assert not (out / "talk.wav.clips").exists()
+    assert json.loads(rows(out)["talk.wav"]["outputs"]) == ["talk.wav.json", "talk.wav.rttm"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("talk")) == [
+        "talk.wav.json",
+        "talk.wav.rttm",
+    ]
