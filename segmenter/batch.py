@@ -110,7 +110,6 @@ class Summary:
 
     done: int = 0
     skipped: int = 0
-    failed: int = 0
     audio_s: float = 0.0
     speech_s: float = 0.0
     wall_s: float = 0.0
@@ -119,22 +118,27 @@ class Summary:
     out: str = "OUT"
     settle_seconds: float = 5.0
 
+    @property
+    def failed(self) -> int:
+        """Recordings of this run's inputs that are failed now (this run's or not retried)."""
+        return len(self.failures)
+
     def lines(self) -> list[str]:
         """Counts, hours, the failed files (a few, then where the list is) and a settle hint."""
         counts = f"{self.done} done, {self.skipped} already done, {self.failed} failed"
         if self.unsettled:
             counts += f", {self.unsettled} still changing (left for the next run)"
-        rate = f" ({self.audio_s / self.wall_s:.0f}x real time)" if self.wall_s else ""
+        rate = self.audio_s / self.wall_s if self.wall_s else 0.0
         lines = [
             f"files: {counts}",
             f"audio: {self.audio_s / 3600:.3f} h, speech: {self.speech_s / 3600:.3f} h,"
-            f" in {self.wall_s:.1f} s{rate if self.audio_s else ''}",
+            f" in {self.wall_s:.1f} s" + (f" ({rate:.0f}x real time)" if rate else ""),
         ]
         lines += [f"failed: {name}: {why}" for name, why in self.failures[:SHOWN_FAILURES]]
         if len(self.failures) > SHOWN_FAILURES:
             lines.append(
                 f"... and {len(self.failures) - SHOWN_FAILURES} more failed:"
-                f" `segmenter status {self.out}` lists them all (also in segmenter.log)"
+                f" `segmenter status {self.out}` lists them all, as does {self.out}/segmenter.log"
             )
         if self.unsettled and self.unsettled > self.done + self.failed:
             lines.append(
@@ -287,7 +291,6 @@ def _run_locked(settings: BatchSettings) -> Summary:
         summary.failures = [
             (f["file"], f["error"]) for f in manifest.status()["failures"] if f["file"] in wanted
         ]
-        summary.failed = len(summary.failures)
     finally:
         manifest.close()
     return summary
