@@ -287,9 +287,11 @@ def _run_locked(settings: BatchSettings) -> Summary:
         if todo:
             with cluster(settings):
                 _process(todo, settings, manifest, summary)
-        wanted = {s.rel for s in found.sources}
-        summary.failures = [
-            (f["file"], f["error"]) for f in manifest.status()["failures"] if f["file"] in wanted
+        paths = {s.rel: f"{s.path.absolute()}: " for s in found.sources}
+        summary.failures = [  # the reason without the path it starts with: the name is beside it
+            (f["file"], (f["error"] or "").removeprefix(paths[f["file"]]))
+            for f in manifest.status()["failures"]
+            if f["file"] in paths
         ]
     finally:
         manifest.close()
