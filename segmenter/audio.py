@@ -67,7 +67,30 @@ def open_audio(
         if "data' chunk" in libsndfile_reason or "truncated" in libsndfile_reason.lower():
             raise AudioError(f"{path}: truncated WAV header ({libsndfile_reason})") from None
         return FfmpegStream(path, channel, block_seconds, libsndfile_reason)
-    return SoundFileStream(path, handle, channel, block_seconds)
+    guessed = handle.format == "MP3" and not _has_length_tag(path)
+    if guessed and _which("ffmpeg"):
+        handle.close()  # libsndfile would stop at its guess of the length
+        return FfmpegStream(path, channel, block_seconds, "an MP3 without a length tag")
+    return SoundFileStream(path, handle, channel, block_seconds, exact_length=not guessed)
+
+
+def _has_length_tag(path: Path) -> bool:
+    """Whether an MP3's first frame is a Xing, Info or VBRI tag that gives its length.
+
+    Without one libsndfile guesses the length from the first frame's bitrate and reads no
+    further: a VBR file can lose most of its audio (16.5 s of 60 s measured), silently.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag (sizes are 7-bit)
+            size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
+        else:
+            fh.seek(0)
+        data = fh.read(1 << 14)
+    sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] >= 0xE0), None)
+    first_frame = data[sync : sync + 200] if sync is not None else b""
+    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 @contextmanager
@@ -165,8 +188,16 @@ class AudioStream:
 class SoundFileStream(AudioStream):
     """libsndfile block reads, mixed down or one channel, resampled by soxr as a stream."""
 
-    def __init__(self, path: Path, handle: sf.SoundFile, channel: int | None, block_seconds):
+    def __init__(
+        self,
+        path: Path,
+        handle: sf.SoundFile,
+        channel: int | None,
+        block_seconds: float,
+        exact_length: bool = True,
+    ):
         self.path, self._file, self._channel = path, handle, channel
+        self._exact = exact_length  # False: the length is libsndfile's guess, not the header's
         f = handle
         self.info = AudioInfo(
             str(path), f.frames / f.samplerate, f.samplerate, f.channels, f"{f.format} {f.subtype}"
@@ -176,7 +207,7 @@ class SoundFileStream(AudioStream):
             self.close()
             raise AudioError(f"{path}: no audio samples")
         self._block = max(1, int(block_seconds * f.samplerate))
-        self._muted = _mpg123_muted if f.format == "MPEG" else nullcontext
+        self._muted = _mpg123_muted if f.format == "MP3" else nullcontext
 
     def close(self) -> None:
         self._file.close()
@@ -199,7 +230,8 @@ class SoundFileStream(AudioStream):
         """The frames libsndfile really decodes, until the length its header declares.
 
         Not `SoundFile.blocks`: past the real end of a cut MP3 that one yields its last buffer
-        again and again, which would be segmented as audio that is not there.
+        again and again, which would be segmented as audio that is not there. Where the length
+        was only guessed, a shorter stream is the true length, not a failure.
         """
         read, frames, rate = 0, self._file.frames, self._file.samplerate
         try:
@@ -216,7 +248,9 @@ class SoundFileStream(AudioStream):
             raise AudioError(
                 f"{self.path}: decoding stopped ({reason}): damaged, or changed while being read"
             ) from None
-        if read < frames:
+        if read < frames and not self._exact:
+            self.info = dataclasses.replace(self.info, duration=read / rate)
+        elif read < frames:
             raise AudioError(
                 f"{self.path}: file ended early: it ends at {read / rate:.2f} s of the"
                 f" {frames / rate:.2f} s its header declares (truncated, damaged, or changed"
@@ -329,6 +363,7 @@ def _which(program: str) -> str | None:
     """Find a program on PATH the way pydub finds ffmpeg."""
     with warnings.catch_warnings():  # pydub imports audioop, deprecated in Python 3.12
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Couldn't find ffmpeg": ours says it
         from pydub.utils import which
 
     return which(program)

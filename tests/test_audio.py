@@ -336,3 +336,26 @@ def test_muting_libmpg123_keeps_everything_else_on_stderr(capfd):
         os.write(2, b"Warning: Xing stream size off by more than 1%\n")
         os.write(2, b"something else went wrong\n")
     assert capfd.readouterr().err == "something else went wrong\n"
+
+
+def untagged_mp3(tmp_path, *quality) -> Path:
+    """The sample re-encoded without the Xing/Info tag that gives an MP3's length."""
+    target = tmp_path / f"untagged{len(quality)}.mp3"
+    cmd = ["ffmpeg", "-v", "error", "-i", str(SAMPLE_MP3), "-c:a", "libmp3lame", *quality]
+    subprocess.run([*cmd, "-write_xing", "0", str(target)], check=True)
+    return target
+
+
+def test_vbr_mp3_without_a_length_tag_is_read_to_its_end(tmp_path):
+    """libsndfile guesses such a file's length from its first frame (16.5 s of 60 here)."""
+    with open_audio(untagged_mp3(tmp_path, "-q:a", "6")) as audio:
+        decoded = sum(len(block) for block in audio) / 16000
+        assert abs(decoded - 60.0) < 0.1 and audio.info.duration == decoded
+
+
+def test_mp3_without_a_length_tag_nor_ffmpeg_is_read_as_far_as_it_goes(tmp_path, monkeypatch):
+    path = untagged_mp3(tmp_path, "-b:a", "64k")  # CBR: libsndfile's guess is a frame long
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with open_audio(path) as audio:
+        decoded = sum(len(block) for block in audio) / 16000
+        assert abs(decoded - 60.0) < 0.1 and audio.info.duration == decoded
