@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ FFMPEG_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: bre
 MPG123_CHATTER = re.compile(rb"^(Warning|Note|Error): |^\[[^\]]*mpg123[^\]]*\] ", re.MULTILINE)
 
 log = logging.getLogger("segmenter.audio")
+_FD2_SWAP = threading.Lock()  # held while fd 2 is away (see _mpg123_muted)
 
 
 class AudioError(Exception):
@@ -100,10 +102,11 @@ def _mpg123_muted() -> Iterator[None]:
     For the length of the call fd 2 goes to a temporary file. libmpg123's lines go to the
     debug log (what matters about the file, such as where it ends, is checked here and
     reported); anything else, another thread's output or a real error, goes back to stderr.
+    One thread at a time: two interleaved swaps of fd 2 could leave it on a deleted file.
     """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
+    with _FD2_SWAP, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
         try:
             yield
