@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
+from .discovery import check_out
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
 from .profiles import DEFAULT_PROFILE, PreciseOptions, get_profile
@@ -143,6 +144,17 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="pad chunks without overlapping neighbours (within the chunk limit)",
     )
+
+
+def require_runtime(runtime: str | None) -> None:
+    """A runtime whose package is missing is a usage error before any file is touched."""
+    if runtime == "onnx":
+        from .onnx_network import ONNX_HINT, import_onnxruntime
+
+        try:
+            import_onnxruntime()
+        except ImportError:
+            raise UsageError(ONNX_HINT) from None
 
 
 def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
@@ -324,12 +336,17 @@ def add_run_parser(commands) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .vad import Vad, steady_allocator  # torch is imported only where the model runs
+    from .vad import Vad, one_core_process  # torch is imported only where the model runs
 
-    steady_allocator()
+    one_core_process()
     values = vars(args).copy()
     formats, chunking = output_settings(values)
     profile, precise = profile_settings(values)
+    if not Path(args.file).exists():
+        raise UsageError(f"input not found: {args.file}")
+    require_runtime(args.runtime)
+    if args.formats:
+        check_out(args.out or Path("."))
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
     overrides = decision_overrides(values) | precise
     document = vad.document(
@@ -378,9 +395,9 @@ def run_batch(args: argparse.Namespace) -> int:
     from .batch import run
 
     settings = batch_settings(args)
+    require_runtime(settings.runtime)
     summary, code = run(settings)
-    if not settings.quiet:
-        print("\n".join(summary.lines()))
+    print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
 
 
