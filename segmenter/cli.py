@@ -19,10 +19,13 @@ from .chunking import ChunkOptions
 from .discovery import check_out
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
+from .options import VadOptions
 from .profiles import DEFAULT_PROFILE, PreciseOptions, get_profile
 from .settings import (
     DECISION_KEYS,
+    FUNASR_KEYS,
     JOB_RULES,
+    NUMBERS,
     PRECISE_KEYS,
     PROFILE_NAMES,
     parse_as,
@@ -76,12 +79,35 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="FunASR's longest segment in ms, 1000-3600000 (default 60000); every profile's",
     )
+    add_funasr_arguments(parser)
     for old, new in (
         ("--max-end-silence", "--max-end-silence-time"),
         ("--max-segment", "--max-single-segment-time"),
     ):
         parser.add_argument(old, action=Renamed, new=new, default=argparse.SUPPRESS)
     add_profile_arguments(parser)
+
+
+def add_funasr_arguments(parser: argparse.ArgumentParser) -> None:
+    """An option under FunASR's own name for each other setting of the funasr profile."""
+    helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(VadOptions)}
+    defaults = VadOptions()
+    for key in FUNASR_KEYS:
+        if key == "max_end_silence_time":  # defined above, with its own help
+            continue
+        option, default = "--" + key.replace("_", "-"), getattr(defaults, key)
+        if key == "dynamic_silence":
+            parser.add_argument(
+                option, action=argparse.BooleanOptionalAction, help=f"{helps[key]} (default on)"
+            )
+            continue
+        rule = NUMBERS[key]
+        parser.add_argument(
+            option,
+            type=parse_as(key),
+            metavar="MS" if rule.unit == "ms" else "VALUE",
+            help=f"{helps[key]}; {rule.describe()} (funasr profile; default {default})",
+        )
 
 
 def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,10 +201,15 @@ def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
     return names, chunking
 
 
-def decision_overrides(values: dict) -> dict[str, int]:
-    """The decision settings users tune most (FunASR's names), when given; popped from values."""
+def decision_overrides(values: dict, profile: str) -> dict[str, Any]:
+    """FunASR's decision settings given (popped from values); only funasr reads all of them."""
     given = {k: values.pop(k, None) for k in DECISION_KEYS}
-    return {k: v for k, v in given.items() if v is not None}
+    given = {k: v for k, v in given.items() if v is not None}
+    foreign = [k for k in given if k in FUNASR_KEYS]
+    if foreign and profile != "funasr":
+        names = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise UsageError(f"{names}: settings of the funasr profile, not of --profile {profile}")
+    return given
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -342,13 +373,13 @@ def run_segment(args: argparse.Namespace) -> int:
     values = vars(args).copy()
     formats, chunking = output_settings(values)
     profile, precise = profile_settings(values)
+    overrides = decision_overrides(values, profile) | precise
     if not Path(args.file).exists():
         raise UsageError(f"input not found: {args.file}")
     require_runtime(args.runtime)
     if args.formats:
         check_out(args.out or Path("."))
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
-    overrides = decision_overrides(values) | precise
     document = vad.document(
         args.file, channel=args.channel, chunking=chunking, profile=profile, **overrides
     )
@@ -374,8 +405,8 @@ def batch_settings(args: argparse.Namespace):
     values.update(given)
     if not values.get("inputs") or not values.get("out"):
         raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
-    overrides = decision_overrides(values)
     profile, precise = profile_settings(values)
+    overrides = decision_overrides(values, profile)
     values["out"] = Path(values["out"])
     formats, chunking = output_settings(values)
     return BatchSettings(
@@ -451,6 +482,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.out is not None:
         require_manifest(args.out)
     profile, precise = profile_settings(vars(args).copy())
+    page = ("max_end_silence_time", "max_single_segment_time")  # the page's own controls
+    funasr = {k: v for k in FUNASR_KEYS if k not in page and (v := getattr(args, k)) is not None}
     settings = ServeSettings(
         out=args.out,
         host=args.host,
@@ -463,6 +496,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_single_segment_time=args.max_single_segment_time,
         profile=profile,
         precise=precise,
+        funasr=funasr,
     )
     serve(settings)
     return EXIT_OK
