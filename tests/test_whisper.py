@@ -39,6 +39,7 @@ def recipe(marker: str) -> str:
 
 
 CHUNKS_RECIPE = "# Transcribe the chunks with faster-whisper"
+PACKED_RECIPE = "# Join the chunks into one stream"
 CLIPS_RECIPE = "# Transcribe WAV clips one by one"
 
 
@@ -93,6 +94,14 @@ def test_chunks_recipe_transcribes_the_known_words(call):
     sequential, batched = execute(recipe(CHUNKS_RECIPE), root)
     assert wer(meeting.text, sequential) < BOUND, sequential
     assert wer(meeting.text, batched) < BOUND, batched
+
+
+def test_packed_recipe_transcribes_the_known_words_at_their_times(call):
+    meeting, root = call
+    lines = [line.split(" ", 2) for line in execute(recipe(PACKED_RECIPE), root)]
+    assert wer(meeting.text, " ".join(text for _, _, text in lines)) < BOUND
+    for start, _, text in lines:  # back in the recording's time base: each starts in a turn
+        assert any(t.start - 0.5 <= float(start) <= t.end for t in meeting.turns), text
 
 
 def test_clips_recipe_transcribes_the_known_words(call):
