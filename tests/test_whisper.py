@@ -28,7 +28,7 @@ LINES = [  # voice, text; pauses of three seconds or more, so FunASR ends every 
 GAPS = [Gap(1.5), Gap(3.5), Gap(4.0), Gap(3.0), Gap(5.0), Gap(3.5), Gap(1.5)]
 BOUND = 0.15  # the recipes make 0.04; each broken hand-off below makes 0.2 or more
 # Chunks shifted by half a second lose 0.3 s of a turn past the 200 ms pad, and tiny.en guesses
-# the clipped first word from the rest (0.04 and 0.05): the first test below catches that.
+# the clipped word from the rest (0.05 against 0.04): the first test below catches that.
 
 
 def recipe(marker: str) -> str:
