@@ -29,7 +29,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def long_recording(minutes: int = 60) -> Path:
-    """A 16 kHz meeting-like recording of `minutes`, made once and reused."""
+    """A 16 kHz meeting-like recording of `minutes` (and its RTTM if the devset tool made it)."""
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / f"long{minutes}.wav"
     if path.exists():
@@ -38,7 +38,9 @@ def long_recording(minutes: int = 60) -> Path:
         tmp = DATA / "make"
         cmd = [sys.executable, str(DEVSET_TOOL), str(tmp), "--files", "1"]
         subprocess.run([*cmd, "--seconds", str(minutes * 60), "--prefix", "long"], check=True)
-        next(tmp.glob("long00*.wav")).rename(path)
+        made = next(tmp.glob("long00*.wav"))
+        made.with_suffix(".rttm").rename(path.with_suffix(".rttm"))  # truth, for bench/quality.py
+        made.rename(path)
         return path
     golden = sorted((ROOT / "tests" / "data" / "golden").glob("dev0*.flac"))
     with sf.SoundFile(path, "w", 16000, 1, "PCM_16") as out:

@@ -1,10 +1,11 @@
 """ASR-ready chunks from FunASR's segments: split long ones, merge short ones, pad the edges.
 
-Whisper reads 30 s windows. A segment longer than `max_segment_s` is cut at the least
-speech-like frame of its allowed range (the network's per-frame speech score says where);
-neighbours closer than `max_merge_gap_s` are merged into chunks of at most `merge_for_asr_s`;
-`pad_ms` widens each chunk without overlapping a neighbour or leaving the file. The defaults
-change nothing.
+Whisper reads 30 s windows. The limit is the smaller of `max_segment_s` and `merge_for_asr_s`,
+and it holds for the finished chunk, padding included: a segment longer than the limit minus
+twice `pad_ms` is cut at the least speech-like frame of its allowed range (the network's
+per-frame speech score says where); neighbours closer than `max_merge_gap_s` are merged while
+they fit the same length; `pad_ms` then widens each chunk without overlapping a neighbour or
+leaving the file. The defaults change nothing.
 """
 
 from __future__ import annotations
@@ -14,18 +15,47 @@ from dataclasses import dataclass
 import numpy as np
 
 from .segments import Segment
+from .settings import SettingError, check
+
+MIN_SPEECH_MS = 1000  # what the padding must leave of a chunk's limit
 
 
 @dataclass(frozen=True)
 class ChunkOptions:
+    """How to chunk for ASR; every chunk is at most `limit_ms` long, padding included."""
+
     max_segment_s: float | None = None
     merge_for_asr_s: float | None = None
     max_merge_gap_s: float = 1.0
     pad_ms: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse values that would loop forever, overlap, or give chunks longer than asked."""
+        for name, setting in (
+            ("max_segment_s", "max_segment_s"),
+            ("merge_for_asr_s", "merge_for_asr"),
+        ):
+            if getattr(self, name) is not None:
+                check(setting, getattr(self, name), name)
+        check("max_merge_gap_s", self.max_merge_gap_s)
+        check("pad_ms", self.pad_ms)
+        if self.limit_ms is not None and self.limit_ms - 2 * self.pad_ms < MIN_SPEECH_MS:
+            raise SettingError(
+                f"pad_ms {self.pad_ms} (--pad-ms) leaves less than {MIN_SPEECH_MS / 1000:g} s of"
+                f" speech in chunks of at most {self.limit_ms / 1000:g} s (padding counts toward"
+                " the limit)"
+            )
+
     @property
     def active(self) -> bool:
+        """Whether chunking changes anything."""
         return bool(self.max_segment_s or self.merge_for_asr_s or self.pad_ms)
+
+    @property
+    def limit_ms(self) -> int | None:
+        """The longest chunk allowed, padding included; None when there is no limit."""
+        limits = [s for s in (self.max_segment_s, self.merge_for_asr_s) if s is not None]
+        return round(min(limits) * 1000) if limits else None
 
 
 def asr_chunks(
@@ -35,14 +65,14 @@ def asr_chunks(
     options: ChunkOptions,
     frame_ms: int = 10,
 ) -> list[Segment]:
-    """Split, then merge, then pad, as `options` ask."""
+    """Split and merge to the limit less the padding, then pad, as `options` ask."""
     chunks = list(segments)
-    if options.max_segment_s:
-        limit = int(options.max_segment_s * 1000)
-        chunks = [p for s in chunks for p in split_long(s, speech_scores, limit, frame_ms)]
-    if options.merge_for_asr_s:
-        gap = int(options.max_merge_gap_s * 1000)
-        chunks = merge_close(chunks, int(options.merge_for_asr_s * 1000), gap)
+    if options.limit_ms is not None:
+        longest = options.limit_ms - 2 * options.pad_ms
+        chunks = [p for s in chunks for p in split_long(s, speech_scores, longest, frame_ms)]
+        if options.merge_for_asr_s is not None:
+            gap = round(options.max_merge_gap_s * 1000)
+            chunks = merge_close(chunks, longest, gap)
     if options.pad_ms:
         chunks = pad(chunks, options.pad_ms, duration_ms)
     return chunks
@@ -53,6 +83,8 @@ def split_long(
 ) -> list[Segment]:
     """Pieces of at most limit_ms, each cut in the second half of its allowed range, where the
     speech score is lowest (or at the limit without scores)."""
+    if limit_ms < 2 * frame_ms:
+        raise ValueError(f"limit_ms must be at least {2 * frame_ms}, got {limit_ms}")
     pieces, start = [], segment.start
     while segment.end - start > limit_ms:
         first, last = (start + limit_ms // 2) // frame_ms, (start + limit_ms) // frame_ms

@@ -5,21 +5,56 @@ reference RTTMs."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import sys
-import tomllib
 import zlib
 from pathlib import Path
+from typing import Any, NoReturn
 
 from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
+from .discovery import check_out
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
+from .profiles import DEFAULT_PROFILE, PreciseOptions, get_profile
+from .settings import (
+    DECISION_KEYS,
+    JOB_RULES,
+    PRECISE_KEYS,
+    PROFILE_NAMES,
+    parse_as,
+    read_job,
+    renamed_message,
+)
 from .writers import FORMATS, write_formats
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse taking whole option names only (no silent prefixes), with one-line errors."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """A usage error: one line naming the problem, exit 2."""
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class Renamed(argparse.Action):
+    """An old option spelling: refused with a usage error that names the new option."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(renamed_message(option_string, self.new))
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,9 +65,53 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--runtime", choices=RUNTIMES, default=None, help="torch (default) or onnx (no torch)"
     )
     parser.add_argument(
-        "--max-end-silence", type=int, metavar="MS", help="fixed end silence (turns schedule off)"
+        "--max-end-silence-time",
+        type=parse_as("max_end_silence_time"),
+        metavar="MS",
+        help="fixed end silence in ms, 100-60000 (turns FunASR's schedule off)",
     )
-    parser.add_argument("--max-segment", type=int, metavar="MS", help="maximum segment length")
+    parser.add_argument(
+        "--max-single-segment-time",
+        type=parse_as("max_single_segment_time"),
+        metavar="MS",
+        help="FunASR's longest segment in ms, 1000-3600000 (default 60000); every profile's",
+    )
+    for old, new in (
+        ("--max-end-silence", "--max-end-silence-time"),
+        ("--max-segment", "--max-single-segment-time"),
+    ):
+        parser.add_argument(old, action=Renamed, new=new, default=argparse.SUPPRESS)
+    add_profile_arguments(parser)
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--profile`, and a `--precise-*` option for each setting of the precise profile."""
+    parser.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        help="decision: funasr (default; FunASR's exact segments) or precise (tight, separate)",
+    )
+    for f in dataclasses.fields(PreciseOptions):
+        key = f"precise_{f.name}"
+        if key in PRECISE_KEYS:  # the longest segment is --max-single-segment-time
+            parser.add_argument(
+                "--" + key.replace("_", "-"),
+                dest=key,
+                type=parse_as(key),
+                metavar="MS" if f.name.endswith("_ms") else "VALUE",
+                help=f"{f.metadata['help']} (precise profile; default {f.default})",
+            )
+
+
+def profile_settings(values: dict) -> tuple[str, dict[str, Any]]:
+    """The profile and its `--precise-*` settings from command-line or job values (popped)."""
+    profile = get_profile(values.pop("profile", None) or DEFAULT_PROFILE).name
+    given = {k: values.pop(k, None) for k in PRECISE_KEYS}
+    precise = {k.removeprefix("precise_"): v for k, v in given.items() if v is not None}
+    if precise and profile != "precise":
+        names = ", ".join("--" + k.replace("_", "-") for k in given if given[k] is not None)
+        raise UsageError(f"{names}: settings of the precise profile; add --profile precise")
+    return profile, precise
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,12 +119,42 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--formats", help=f"comma-separated, of {','.join(FORMATS)} (default: json,rttm)"
     )
-    parser.add_argument("--max-segment-s", type=float, help="split longer segments (seconds)")
     parser.add_argument(
-        "--merge-for-asr", type=float, metavar="SECONDS", help="merge neighbours into chunks"
+        "--max-segment-s",
+        type=parse_as("max_segment_s"),
+        metavar="SECONDS",
+        help="split longer segments: chunks of at most SECONDS (>= 1), padding included",
     )
-    parser.add_argument("--max-merge-gap-s", type=float, help="largest gap merged (default 1)")
-    parser.add_argument("--pad-ms", type=int, help="pad chunks without overlapping neighbours")
+    parser.add_argument(
+        "--merge-for-asr",
+        type=parse_as("merge_for_asr"),
+        metavar="SECONDS",
+        help="merge neighbours into chunks of at most SECONDS (>= 1), padding included;"
+        " longer segments are split",
+    )
+    parser.add_argument(
+        "--max-merge-gap-s",
+        type=parse_as("max_merge_gap_s"),
+        metavar="SECONDS",
+        help="largest gap merged (default 1)",
+    )
+    parser.add_argument(
+        "--pad-ms",
+        type=parse_as("pad_ms"),
+        metavar="MS",
+        help="pad chunks without overlapping neighbours (within the chunk limit)",
+    )
+
+
+def require_runtime(runtime: str | None) -> None:
+    """A runtime whose package is missing is a usage error before any file is touched."""
+    if runtime == "onnx":
+        from .onnx_network import ONNX_HINT, import_onnxruntime
+
+        try:
+            import_onnxruntime()
+        except ImportError:
+            raise UsageError(ONNX_HINT) from None
 
 
 def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
@@ -66,35 +175,40 @@ def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
     return names, chunking
 
 
-def decision_overrides(max_end_silence: int | None, max_segment: int | None) -> dict[str, int]:
-    """The decision settings users tune most, by their option names, when given."""
-    given = {"max_end_silence_time": max_end_silence, "max_single_segment_time": max_segment}
+def decision_overrides(values: dict) -> dict[str, int]:
+    """The decision settings users tune most (FunASR's names), when given; popped from values."""
+    given = {k: values.pop(k, None) for k in DECISION_KEYS}
     return {k: v for k, v in given.items() if v is not None}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segmenter", description=__doc__)
+    """Every command and its options."""
+    parser = Parser(prog="segmenter", description=__doc__)
     parser.add_argument("--version", action="version", version=f"segmenter {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     segment = commands.add_parser("segment", help="segment one file, JSON to stdout")
-    segment.add_argument("file")
-    segment.add_argument("--channel", type=int, help="use this channel instead of the mean")
+    segment.add_argument("file", help="recording to segment (any format ffmpeg reads)")
+    segment.add_argument("--channel", type=parse_as("channel"), metavar="N", help=CHANNEL_HELP)
     segment.add_argument("-o", "--out", type=Path, help="folder for --formats files (default: .)")
     add_model_arguments(segment)
     add_output_arguments(segment)
     segment.set_defaults(func=run_segment)
     add_run_parser(commands)
     status = commands.add_parser("status", help="what a batch's manifest says")
-    status.add_argument("out", type=Path)
+    status.add_argument("out", type=Path, help=OUT_HELP)
     status.add_argument("--json", action="store_true", help="machine-readable")
     status.set_defaults(func=run_status)
     report = commands.add_parser("report", help="write a batch's self-contained report.html")
-    report.add_argument("out", type=Path)
+    report.add_argument("out", type=Path, help=OUT_HELP)
     report.add_argument("-o", "--output", type=Path, help="HTML file (default: OUT/report.html)")
     report.set_defaults(func=run_report)
     add_serve_parser(commands)
     add_tool_parsers(commands)
     return parser
+
+
+CHANNEL_HELP = "use channel N (0 is the first) instead of the mean of all channels"
+OUT_HELP = "a batch's output folder (the one holding manifest.sqlite)"
 
 
 def add_tool_parsers(commands) -> None:
@@ -103,7 +217,10 @@ def add_tool_parsers(commands) -> None:
     bench.add_argument("file", nargs="?", type=Path, help="recording (default: a bundled clip)")
     bench.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
     bench.add_argument(
-        "--seconds", type=float, default=600, help="length of the default recording (600)"
+        "--seconds",
+        type=parse_as("seconds"),
+        default=600,
+        help="length of the default recording in seconds (600)",
     )
     bench.add_argument("--json", action="store_true", help="machine-readable")
     bench.set_defaults(func=run_bench)
@@ -111,7 +228,11 @@ def add_tool_parsers(commands) -> None:
     quantize.add_argument("-o", "--out", type=Path, required=True, help="new model folder")
     quantize.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
     quantize.add_argument(
-        "--prune", type=float, default=0.0, metavar="AMOUNT", help="L1-prune this share first"
+        "--prune",
+        type=parse_as("prune"),
+        default=0.0,
+        metavar="AMOUNT",
+        help="L1-prune this share (0 to 0.99) first",
     )
     quantize.add_argument(
         "--eval", type=Path, metavar="DIR", help="recordings + RTTMs: print F1 before/after"
@@ -125,7 +246,13 @@ def add_tool_parsers(commands) -> None:
     evaluate = commands.add_parser("eval", help="frame-level P/R/F1 of outputs vs RTTMs")
     evaluate.add_argument("ref_dir", type=Path, help="folder of reference .rttm files")
     evaluate.add_argument("out", type=Path, help="output folder of `run` or `segment`")
-    evaluate.add_argument("--collar", type=float, default=0.0, help="seconds around boundaries")
+    evaluate.add_argument(
+        "--collar",
+        type=parse_as("collar"),
+        default=0.0,
+        metavar="SECONDS",
+        help="unscored seconds around each reference boundary (default 0)",
+    )
     evaluate.add_argument("--json", action="store_true", help="machine-readable")
     evaluate.set_defaults(func=run_eval)
 
@@ -135,9 +262,13 @@ def add_serve_parser(commands) -> None:
     serve = commands.add_parser("serve", help="web page: segment a file, look at a batch")
     serve.add_argument("out", nargs="?", type=Path, help="a batch's output folder (Batch tab)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    serve.add_argument("--port", type=int, default=6006, help="default 6006")
+    serve.add_argument("--port", type=parse_as("port"), default=6006, help="default 6006")
     serve.add_argument(
-        "--max-upload-mb", type=float, default=200.0, help="largest upload (default 200)"
+        "--max-upload-mb",
+        type=parse_as("max_upload_mb"),
+        default=200.0,
+        metavar="MB",
+        help="largest upload in MB (default 200)",
     )
     add_model_arguments(serve)
     serve.set_defaults(func=run_serve)
@@ -153,7 +284,13 @@ def add_run_parser(commands) -> None:
     run.add_argument("inputs", nargs="*", help="files or folders (recursive)")
     run.add_argument("-o", "--out", type=Path, help="output folder (manifest, JSON, RTTM, clips)")
     run.add_argument("--job", type=Path, help="TOML job file with the same settings")
-    run.add_argument("--jobs", type=int, help="worker processes (default: usable cores)")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=parse_as("jobs"),
+        metavar="N",
+        help="worker processes (default: usable cores)",
+    )
     run.add_argument(
         "--backend", choices=("loky", "dask"), help="loky (this machine, default) or dask"
     )
@@ -162,44 +299,64 @@ def add_run_parser(commands) -> None:
         help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)",
     )
     add_model_arguments(run)
-    run.add_argument("--channel", type=int, help="use this channel instead of the mean")
+    run.add_argument("--channel", type=parse_as("channel"), metavar="N", help=CHANNEL_HELP)
     add_output_arguments(run)
     run.add_argument("--clips", action="store_true", default=None, help="cut a WAV per segment")
-    run.add_argument("--clip-pad-ms", type=int, help="padding around each clip (default 0)")
-    run.add_argument("--clip-rate", type=int, help="clip sample rate (default: the source's)")
+    run.add_argument(
+        "--clip-pad-ms",
+        type=parse_as("clip_pad_ms"),
+        metavar="MS",
+        help="padding around each clip in ms (default 0)",
+    )
+    run.add_argument(
+        "--clip-rate",
+        type=parse_as("clip_rate"),
+        metavar="HZ",
+        help="mono clips at this rate (default: the source's rate and channels where"
+        " libsndfile reads the source, else 16000 mono)",
+    )
     run.add_argument("--include", action="append", help="glob of files to take (repeatable)")
     run.add_argument("--exclude", action="append", help="glob of files to skip (repeatable)")
-    run.add_argument("--retry-failed", action="store_true", default=None)
+    run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        default=None,
+        help="segment files that failed before again (a rerun skips them otherwise)",
+    )
     run.add_argument("--force", action="store_true", default=None, help="redo every file")
     run.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     run.add_argument("--report", action="store_true", default=None, help="write OUT/report.html")
     run.add_argument(
-        "--settle-seconds", type=float, help="skip files changed this recently (default 5)"
+        "--settle-seconds",
+        type=parse_as("settle_seconds"),
+        metavar="SECONDS",
+        help="skip files changed this recently (default 5)",
     )
     run.set_defaults(func=run_batch)
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .vad import Vad, steady_allocator  # torch is imported only where the model runs
+    from .vad import Vad, one_core_process  # torch is imported only where the model runs
 
-    steady_allocator()
-    formats, chunking = output_settings(vars(args).copy())
+    one_core_process()
+    values = vars(args).copy()
+    formats, chunking = output_settings(values)
+    profile, precise = profile_settings(values)
+    if not Path(args.file).exists():
+        raise UsageError(f"input not found: {args.file}")
+    require_runtime(args.runtime)
+    if args.formats:
+        check_out(args.out or Path("."))
     vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
-    overrides = decision_overrides(args.max_end_silence, args.max_segment)
-    document = vad.document(args.file, channel=args.channel, chunking=chunking, **overrides)
+    overrides = decision_overrides(values) | precise
+    document = vad.document(
+        args.file, channel=args.channel, chunking=chunking, profile=profile, **overrides
+    )
     if args.formats:
         write_formats((args.out or Path(".")) / Path(args.file).name, document, formats)
     json.dump(document, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
-
-
-JOB_KEYS = {
-    "inputs", "out", "jobs", "precision", "runtime", "model", "channel", "clips", "clip_pad_ms",
-    "clip_rate", "include", "exclude", "retry_failed", "force", "quiet", "settle_seconds",
-    "max_end_silence", "max_segment", "backend", "scheduler", "formats", "max_segment_s",
-    "merge_for_asr", "max_merge_gap_s", "pad_ms", "report",
-}  # fmt: skip
 
 
 def batch_settings(args: argparse.Namespace):
@@ -208,25 +365,26 @@ def batch_settings(args: argparse.Namespace):
 
     values = {}
     if args.job:
-        with open(args.job, "rb") as fh:
-            values = tomllib.load(fh)
-        unknown = sorted(set(values) - JOB_KEYS)
-        if unknown:
-            raise UsageError(f"{args.job}: unknown setting(s) {', '.join(unknown)}")
+        values = read_job(args.job)
         base = args.job.parent
         values["inputs"] = [str(base / p) for p in values.get("inputs", [])]
         if "out" in values:
             values["out"] = base / values["out"]
-    given = {k: getattr(args, k) for k in JOB_KEYS if getattr(args, k, None) not in (None, [])}
+    given = {k: getattr(args, k) for k in JOB_RULES if getattr(args, k, None) not in (None, [])}
     values.update(given)
     if not values.get("inputs") or not values.get("out"):
         raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
-    overrides = decision_overrides(
-        values.pop("max_end_silence", None), values.pop("max_segment", None)
-    )
+    overrides = decision_overrides(values)
+    profile, precise = profile_settings(values)
     values["out"] = Path(values["out"])
     formats, chunking = output_settings(values)
-    return BatchSettings(overrides=overrides, formats=formats, chunking=chunking, **values)
+    return BatchSettings(
+        profile=profile,
+        overrides=overrides | precise,
+        formats=formats,
+        chunking=chunking,
+        **values,
+    )
 
 
 class UsageError(Exception):
@@ -237,9 +395,9 @@ def run_batch(args: argparse.Namespace) -> int:
     from .batch import run
 
     settings = batch_settings(args)
+    require_runtime(settings.runtime)
     summary, code = run(settings)
-    if not settings.quiet:
-        print("\n".join(summary.lines()))
+    print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
 
 
@@ -273,11 +431,13 @@ def run_report(args: argparse.Namespace) -> int:
     require_manifest(args.out)
     try:
         print(write_report(args.out, args.output))
-    except OSError as exc:
-        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+    except OSError as exc:  # a WriteError naming the report's path
+        if args.output or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        folder = (args.output or args.out / "report.html").parent
-        raise UsageError(f"{folder}: cannot write there ({exc.strerror}); use -o FILE") from None
+        raise UsageError(
+            f"{args.out}: cannot write there ({exc.strerror}); use -o FILE to write the"
+            " report elsewhere"
+        ) from None
     return EXIT_OK
 
 
@@ -290,6 +450,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("serve needs the web extra: pip install 'segmenter[web]'") from None
     if args.out is not None:
         require_manifest(args.out)
+    profile, precise = profile_settings(vars(args).copy())
     settings = ServeSettings(
         out=args.out,
         host=args.host,
@@ -298,8 +459,10 @@ def run_serve(args: argparse.Namespace) -> int:
         precision=args.precision or "int8",
         runtime=args.runtime or "torch",
         max_upload_mb=args.max_upload_mb,
-        max_end_silence=args.max_end_silence,
-        max_segment=args.max_segment,
+        max_end_silence_time=args.max_end_silence_time,
+        max_single_segment_time=args.max_single_segment_time,
+        profile=profile,
+        precise=precise,
     )
     serve(settings)
     return EXIT_OK
@@ -370,13 +533,17 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; every error is one line on stderr and an exit code."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: a batch's files and manifest stay consistent
+        print("segmenter: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (AudioError, ModelError) as exc:
         print(f"segmenter: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (UsageError, OSError, tomllib.TOMLDecodeError, TypeError, ValueError) as exc:
+    except (UsageError, OSError, TypeError, ValueError) as exc:  # SettingError: a ValueError
         print(f"segmenter: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LockedError as exc:

@@ -121,7 +121,8 @@ def find_output(reference: Path, ref_dir: Path, out: Path) -> Path | None:
 
 
 def evaluate(ref_dir: Path, out: Path, collar: float = 0.0) -> dict:
-    """Scores of every reference RTTM under `ref_dir` against its output in `out`."""
+    """Scores of every reference RTTM under `ref_dir` against its output in `out`; `overall` is
+    None when no output matched (an empty sum would read as perfect scores)."""
     files, missing, total = [], [], Score()
     for reference in sorted(ref_dir.rglob("*.rttm")):
         name = str(reference.relative_to(ref_dir).with_suffix(""))
@@ -132,11 +133,15 @@ def evaluate(ref_dir: Path, out: Path, collar: float = 0.0) -> dict:
         counted = score(read_rttm(reference), read_output(output), collar)
         total += counted
         files.append({"file": name, **counted.metrics()})
-    return {"collar": collar, "files": files, "missing": missing, "overall": total.metrics()}
+    overall = total.metrics() if files else None
+    return {"collar": collar, "files": files, "missing": missing, "overall": overall}
 
 
 def format_table(result: dict) -> str:
-    """The per-file and overall scores as an aligned text table."""
+    """The per-file and overall scores as an aligned text table (no score if nothing matched)."""
+    missing = [f"missing output: {name}" for name in result["missing"]]
+    if result["overall"] is None:
+        return "\n".join([*missing, "no output matched a reference RTTM: nothing to score"])
     rows = [("file", "precision", "recall", "F1", "DetER")]
     for f in [*result["files"], {"file": "overall", **result["overall"]}]:
         rows.append(
@@ -145,15 +150,15 @@ def format_table(result: dict) -> str:
         )
     width = max(len(r[0]) for r in rows)
     lines = [f"{r[0]:<{width}}  " + "  ".join(f"{v:>9}" for v in r[1:]) for r in rows]
-    lines += [f"missing output: {name}" for name in result["missing"]]
-    return "\n".join(lines)
+    return "\n".join(lines + missing)
 
 
 def score_model(vad, ref_dir: Path, collar: float = 0.0) -> Score:
-    """Segment every recording under `ref_dir` that has a same-stem RTTM and sum the scores."""
+    """Segment every recording under `ref_dir` that has a same-stem RTTM and sum the scores;
+    ValueError if there is none (an empty sum would read as perfect scores)."""
     from .discovery import AUDIO_EXTENSIONS
 
-    total = Score()
+    total, scored = Score(), 0
     for reference in sorted(ref_dir.rglob("*.rttm")):
         audio = [
             p
@@ -163,4 +168,7 @@ def score_model(vad, ref_dir: Path, collar: float = 0.0) -> Score:
         if audio:
             spans = [(s.start / 1000, s.end / 1000) for s in vad.segments(audio[0])]
             total += score(read_rttm(reference), spans, collar)
+            scored += 1
+    if not scored:
+        raise ValueError(f"{ref_dir}: no recording with a reference RTTM of the same name")
     return total

@@ -10,20 +10,28 @@ from pathlib import Path
 
 import numpy as np
 
+ONNX_HINT = "the onnx runtime needs onnxruntime: pip install 'segmenter[onnx]'"
 
-def load_session(path: Path, threads: int | None = 1):
-    """An onnxruntime CPU session; `threads` intra-op threads (None: onnxruntime's default)."""
+
+def import_onnxruntime():
+    """The onnxruntime module; ImportError with the pip install hint where it is missing."""
     try:
-        import onnxruntime as ort
+        import onnxruntime
     except ImportError as exc:
-        raise RuntimeError(
-            f"the onnx runtime needs onnxruntime (pip install 'segmenter[onnx]'): {exc}"
-        ) from None
+        raise ImportError(f"{ONNX_HINT} ({exc})") from None
+    return onnxruntime
+
+
+def load_session(path: Path | bytes, threads: int | None = 1):
+    """An onnxruntime CPU session of a file or a serialized graph; `threads` intra-op threads
+    (None: onnxruntime's default)."""
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    graph = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxStream:

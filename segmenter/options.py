@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .settings import DECISION_KEYS, check
+
 # FunASR 1.4's offline end-silence schedule: (speech accumulated so far, end silence), in ms.
 # It is re-evaluated every `schedule_chunk_ms` of audio; see `VadOptions.dynamic_silence`.
 FUNASR_SILENCE_SCHEDULE: tuple[tuple[float, int], ...] = (
@@ -75,7 +77,8 @@ class VadOptions:
         """A copy with some settings replaced; unknown names raise TypeError.
 
         A fixed end silence or threshold, given without `dynamic_silence`, turns the schedule
-        off: the caller asked for that value to hold.
+        off: the caller asked for that value to hold. The two settings users tune most are
+        range-checked (SettingError, a ValueError), as on the command line.
         """
         if not overrides:
             return self
@@ -83,6 +86,8 @@ class VadOptions:
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise TypeError(f"unknown VAD option(s): {', '.join(unknown)}")
+        for key in set(DECISION_KEYS) & set(overrides):
+            check(key, overrides[key])
         if "dynamic_silence" not in overrides and any(
             k in overrides for k in _FIXED_THRESHOLD_KEYS
         ):

@@ -39,9 +39,13 @@ class FileResult:
 
 
 def segments_document(
-    result: FileResult, model_info: dict[str, str], options: VadOptions
+    result: FileResult,
+    model_info: dict[str, str],
+    options: VadOptions | Any,
+    profile: str = "funasr",
 ) -> dict[str, Any]:
-    """The per-file JSON document (times in seconds, millisecond precision)."""
+    """The per-file JSON document (times in seconds, millisecond precision); `options` are the
+    settings of the `profile` that decided the segments."""
     return {
         "audio": {
             "path": result.info.path,
@@ -51,6 +55,7 @@ def segments_document(
             "format": result.info.format,
         },
         "model": model_info,
+        "profile": profile,
         "options": options.to_dict(),
         "segments": [s.to_seconds() for s in result.segments],
         "speech_duration": round(sum(s.duration for s in result.segments) / 1000, 3),

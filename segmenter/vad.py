@@ -3,8 +3,10 @@
 vad = Vad.load()                       # bundled model, INT8, one thread
 vad.segments("meeting.wav")            # [Segment(start=890, end=22800), ...] in ms
 stream = vad.stream(max_end_silence_time=500)
-for block in blocks: print(stream.feed(block))
-print(stream.finish())
+found = []
+for block in blocks:                   # 16 kHz mono samples: float, or int16 (scaled by 1/32768)
+    found += stream.feed(block)        # segments that ended so far
+found += stream.finish()               # the end of the audio closes the last segment: keep it
 """
 
 from __future__ import annotations
@@ -18,25 +20,30 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, open_audio
 from .chunking import ChunkOptions, asr_chunks
-from .decision import EndpointDetector
-from .features import FeatureStream, FrontendConfig
+from .engines.base import Frames, frame_stream
+from .engines.fsmn import FsmnEngine
+from .features import FrontendConfig
 from .model import PRECISIONS, RUNTIMES, ModelError, ModelFiles, resolve_model
 from .options import VadOptions
+from .profiles import DEFAULT_PROFILE, PROFILES, PreciseOptions, get_profile, profile_of
 from .segments import FileResult, Segment, segments_document
 
 
 class VadStream:
     """Segments a recording fed as 16 kHz mono float32 blocks of any size.
 
-    The FSMN memory and the state machine carry across blocks, so the segments do not depend on
-    how the audio was cut, and memory stays flat however long the recording is.
+    The engine turns the audio into per-frame scores; the profile whose `options` these are
+    turns them into segments. Both carry their state across blocks, so the segments do not
+    depend on how the audio was cut, and memory stays flat however long the recording is.
     """
 
-    def __init__(self, vad: Vad, options: VadOptions, keep_scores: bool = False):
-        self.features = FeatureStream(vad.frontend, vad.files.cmvn)
-        self.network = vad.network_stream(options.sil_pdf_ids)
-        self.detector = EndpointDetector(options, vad.frontend)
-        self.samples = 0
+    def __init__(self, vad: Vad, options: VadOptions | PreciseOptions, keep_scores: bool = False):
+        self.profile = profile_of(options)
+        # FunASR's options name the network outputs that are silence; other profiles keep the
+        # model's own
+        sil_pdf_ids = getattr(options, "sil_pdf_ids", None)
+        self.frames = frame_stream(vad.engine.score_stream(sil_pdf_ids))
+        self.decision = self.profile.start(options, vad.engine)
         self.scores: list[np.ndarray] | None = [] if keep_scores else None
 
     def speech_scores(self) -> np.ndarray | None:
@@ -46,28 +53,31 @@ class VadStream:
         return np.concatenate(self.scores) if self.scores else np.zeros(0, np.float32)
 
     def feed(self, samples: np.ndarray) -> list[Segment]:
-        """Add audio; returns the segments that ended within what was seen so far."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        self.samples += len(samples)
-        return self._decide(self.features.accept(samples))
+        """Add audio; returns the segments that ended within what was seen so far.
+
+        `samples` is 16 kHz mono: 1-D floats in [-1, 1], or 1-D int16 or int32 PCM (scaled by
+        1/32768 or 1/2**31). A 2-D (multi-channel) array, or any other dtype, raises ValueError:
+        mix it down or pick a channel first.
+        """
+        return self._decide(self.frames.feed_frames(mono_float32(samples)))
 
     def finish(self) -> list[Segment]:
-        """End of the recording: returns the remaining segments."""
-        found = self._decide(self.features.finish())
-        return found + [Segment(*s) for s in self.detector.finish()]
+        """End of the recording: returns the remaining segments (often the last one; keep them)."""
+        return self._decide(self.frames.finish_frames()) + self.decision.finish()
 
-    def _decide(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[Segment]:
-        found = []
-        for feats, decibels in batches:
-            posteriors = self.network(feats)
-            if self.scores is not None:
-                self.scores.append(1.0 - posteriors.sum(axis=1))
-            found += [Segment(*s) for s in self.detector.push(posteriors, decibels, self.samples)]
-        return found
+    def _decide(self, frames: Frames) -> list[Segment]:
+        """Keep the scores if asked, then let the profile decide on the frames."""
+        if self.scores is not None:
+            self.scores.append(frames.scores)
+        return self.decision.push(frames)
 
 
 class Vad:
-    """FSMN-VAD with FunASR's front end and decision logic; load once, use for many files."""
+    """FSMN-VAD with FunASR's front end and a decision profile; load once, use for many files.
+
+    `options` are the `funasr` profile's settings; `profile` is the one used when a call names
+    none, and `defaults` hold each profile's settings.
+    """
 
     def __init__(
         self,
@@ -76,6 +86,7 @@ class Vad:
         options: VadOptions | None = None,
         runtime: str = "torch",
         threads: int | None = None,
+        profile: str = DEFAULT_PROFILE,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
@@ -86,6 +97,12 @@ class Vad:
         self.frontend = FrontendConfig.from_config(files.config.get("frontend_conf", {}))
         self.encoder, self.precision = _load_network(files, precision, runtime, threads)
         self.options = options or VadOptions.from_config(files.config.get("model_conf", {}))
+        self.profile = get_profile(profile).name
+        self.defaults = {name: p.defaults(files.config) for name, p in PROFILES.items()}
+        self.defaults["funasr"] = self.options
+        self.engine = FsmnEngine(
+            self.frontend, files.cmvn, self.network_stream, self.options.sil_pdf_ids
+        )
 
     @classmethod
     def load(
@@ -94,17 +111,21 @@ class Vad:
         precision: str = "int8",
         threads: int | None = 1,
         runtime: str = "torch",
+        profile: str = DEFAULT_PROFILE,
         **overrides: Any,
     ) -> Vad:
         """Load a model (None: the bundled one; a folder; or a ModelScope id).
 
         `threads` sets the network's intra-op threads (None leaves the runtime's default);
         `runtime` "onnx" runs the network on onnxruntime and never imports torch;
-        `overrides` replace decision settings from the model's config.
+        `profile` is the decision used when a call names none ("funasr" or "precise");
+        `overrides` replace that profile's settings (for funasr: from the model's config).
         """
-        files = resolve_model(model)
-        options = VadOptions.from_config(files.config.get("model_conf", {}))
-        return cls(files, precision, options.with_overrides(**overrides), runtime, threads)
+        vad = cls(resolve_model(model), precision, None, runtime, threads, profile)
+        vad.defaults[vad.profile] = vad.settings(**overrides)
+        if vad.profile == "funasr":
+            vad.options = vad.defaults["funasr"]
+        return vad
 
     def network_stream(self, sil_pdf_ids: tuple[int, ...]):
         """A fresh network stream (zero FSMN memory) on this model's runtime."""
@@ -125,16 +146,24 @@ class Vad:
             "runtime": self.runtime,
         }
 
-    def stream(self, keep_scores: bool = False, **overrides: Any) -> VadStream:
-        """A new streaming session; `overrides` replace decision settings for it alone."""
-        return VadStream(self, self.options.with_overrides(**overrides), keep_scores)
+    def settings(self, profile: str | None = None, **overrides: Any) -> VadOptions | PreciseOptions:
+        """The settings of `profile` (None: this Vad's) with `overrides` on top."""
+        return self.defaults[get_profile(profile or self.profile).name].with_overrides(**overrides)
 
-    def segments(self, audio: str | os.PathLike | np.ndarray, **overrides: Any) -> list[Segment]:
-        """Speech segments of a file, or of 16 kHz mono float32 samples."""
+    def stream(
+        self, keep_scores: bool = False, profile: str | None = None, **overrides: Any
+    ) -> VadStream:
+        """A new streaming session; `profile` and `overrides` apply to it alone."""
+        return VadStream(self, self.settings(profile, **overrides), keep_scores)
+
+    def segments(
+        self, audio: str | os.PathLike | np.ndarray, profile: str | None = None, **overrides: Any
+    ) -> list[Segment]:
+        """Speech segments of a file, or of 16 kHz mono samples (as `VadStream.feed` takes)."""
         if isinstance(audio, np.ndarray):
-            stream = self.stream(**overrides)
+            stream = self.stream(profile=profile, **overrides)
             return stream.feed(audio) + stream.finish()
-        return self.process_file(audio, **overrides).segments
+        return self.process_file(audio, profile=profile, **overrides).segments
 
     def document(
         self,
@@ -142,18 +171,20 @@ class Vad:
         *,
         channel: int | None = None,
         chunking: ChunkOptions | None = None,
+        profile: str | None = None,
         **overrides: Any,
     ) -> dict[str, Any]:
         """The per-file document of a recording, chunked for ASR if `chunking` asks."""
         chunking = chunking or ChunkOptions()
-        keep = bool(chunking.max_segment_s)
-        result = self.process_file(path, channel=channel, keep_scores=keep, **overrides)
+        keep = chunking.limit_ms is not None  # splitting long segments needs the scores
+        options = self.settings(profile, **overrides)
+        result = self.process_file(path, channel=channel, keep_scores=keep, options=options)
         if chunking.active:
             duration_ms = round(result.info.duration * 1000)
             chunks = asr_chunks(result.segments, result.speech_scores, duration_ms, chunking)
             result = FileResult(result.info, chunks)
-        options = self.options.with_overrides(**overrides)
-        document = segments_document(result, self.model_info, options)
+        name = profile_of(options).name
+        document = segments_document(result, self.model_info, options, name)
         if chunking.active:
             document["chunking"] = dataclasses.asdict(chunking)
         return document
@@ -164,10 +195,13 @@ class Vad:
         *,
         channel: int | None = None,
         keep_scores: bool = False,
+        profile: str | None = None,
+        options: VadOptions | PreciseOptions | None = None,
         **overrides: Any,
     ) -> FileResult:
-        """Decode a file block by block and segment it."""
-        stream = self.stream(keep_scores, **overrides)
+        """Decode a file block by block and segment it (with `options` if given, else those of
+        `profile` with `overrides`)."""
+        stream = VadStream(self, options or self.settings(profile, **overrides), keep_scores)
         found: list[Segment] = []
         with open_audio(path, channel=channel) as audio:
             for block in audio:
@@ -175,6 +209,21 @@ class Vad:
             info = audio.info
         found += stream.finish()
         return FileResult(info, found, stream.speech_scores())
+
+
+def mono_float32(samples: np.ndarray) -> np.ndarray:
+    """1-D float32 samples from floats or signed integer PCM; refuses what would be misread."""
+    array = np.asarray(samples)
+    if array.ndim != 1:
+        raise ValueError(
+            f"expected 1-D mono samples, got shape {array.shape}; mix down"
+            " (samples.mean(axis=1)) or pick a channel (samples[:, 0]) first"
+        )
+    if array.dtype in (np.int16, np.int32):  # PCM: full scale is -iinfo.min
+        return (array / -np.iinfo(array.dtype).min).astype(np.float32)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"expected float, int16 or int32 samples, got dtype {array.dtype}")
+    return array.astype(np.float32, copy=False)
 
 
 def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int | None):
@@ -214,4 +263,24 @@ def steady_allocator() -> None:
     libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
 
 
-__all__ = ["SAMPLE_RATE", "FileResult", "Segment", "Vad", "VadOptions", "VadStream"]
+def one_core_process() -> None:
+    """Set this process up to run the engine on one core, as a batch worker is.
+
+    One BLAS thread (numpy's OpenBLAS would otherwise spin a thread per core beside the
+    engine's own) and glibc thresholds that keep the batch buffers mapped.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    steady_allocator()
+
+
+__all__ = [
+    "SAMPLE_RATE",
+    "FileResult",
+    "PreciseOptions",
+    "Segment",
+    "Vad",
+    "VadOptions",
+    "VadStream",
+]

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from starlette.responses import PlainTextResponse
 
 from .audio import AudioError
 from .manifest import FileRow
+from .profiles import DEFAULT_PROFILE, PROFILES
 from .report import hours, read_batch, read_file_row, speech_spans
 from .segments import Segment, segments_of
 from .timeline import clock, envelope, waveform_svg
@@ -50,8 +51,10 @@ class ServeSettings:
     precision: str = "int8"
     runtime: str = "torch"
     max_upload_mb: float = 200.0
-    max_end_silence: int | None = None  # the page's starting values
-    max_segment: int | None = None
+    max_end_silence_time: int | None = None  # the page's starting values (ms, FunASR's names)
+    max_single_segment_time: int | None = None
+    profile: str = DEFAULT_PROFILE  # the page's starting profile
+    precise: dict[str, Any] = field(default_factory=dict)  # the precise profile's settings
 
 
 def too_large(size: int, limit_mb: float) -> str:
@@ -89,9 +92,10 @@ class Engine:
         self.vad = vad
         self.lock = threading.Lock()
 
-    def document(self, path: Path, **overrides: Any) -> dict[str, Any]:
+    def document(self, path: Path, profile: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """The per-file document, one request at a time."""
         with self.lock:
-            return self.vad.document(path, **overrides)
+            return self.vad.document(path, profile=profile, **overrides)
 
 
 class Workspace:
@@ -136,13 +140,20 @@ class Service:
 
     @classmethod
     def start(cls, settings: ServeSettings) -> Service:
-        """Load the server's one model."""
+        """Load the server's one model, with the precise profile's settings it was given."""
         vad = Vad.load(settings.model, precision=settings.precision, runtime=settings.runtime)
+        vad.defaults["precise"] = vad.settings("precise", **settings.precise)
         return cls(settings, Engine(vad))
 
     # -- File tab ----------------------------------------------------------------------------
 
-    def segment_upload(self, upload: str | None, end_silence_ms: float, max_segment_s: float):
+    def segment_upload(
+        self,
+        upload: str | None,
+        end_silence_ms: float,
+        max_segment_s: float,
+        profile: str = DEFAULT_PROFILE,
+    ):
         """Segment an uploaded or recorded file, then delete it; the File tab's outputs."""
         if not upload:
             raise gr.Error("Upload a recording or record one first.")
@@ -151,19 +162,25 @@ class Service:
             size = source.stat().st_size if source.exists() else 0
             if size > self.settings.max_upload_mb * 1e6:
                 raise gr.Error(too_large(size, self.settings.max_upload_mb))
-            view = self.segment(source, end_silence_ms, max_segment_s)
+            view = self.segment(source, end_silence_ms, max_segment_s, profile)
         finally:
             remove_upload(source)
         return view.timeline, view.rows, view.totals, view.downloads, None
 
-    def segment(self, source: Path, end_silence_ms: float, max_segment_s: float) -> FileView:
+    def segment(
+        self,
+        source: Path,
+        end_silence_ms: float,
+        max_segment_s: float,
+        profile: str = DEFAULT_PROFILE,
+    ) -> FileView:
         """Segments, waveform and downloads of one recording, with the page's settings."""
         overrides = {"max_single_segment_time": round(max_segment_s * 1000)}
-        if end_silence_ms:  # 0 keeps FunASR's schedule
+        if end_silence_ms and profile == "funasr":  # 0 keeps FunASR's schedule
             overrides["max_end_silence_time"] = round(end_silence_ms)
         began = time.perf_counter()
         try:
-            document = self.engine.document(source, **overrides)
+            document = self.engine.document(source, profile, **overrides)
             peaks = envelope(source)
         except AudioError as exc:
             raise gr.Error(str(exc).replace(str(source), source.name)) from None
@@ -315,19 +332,27 @@ def _file_tab(service: Service) -> None:
             sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio"
         )
         with gr.Column():
+            profile = gr.Radio(
+                list(PROFILES),
+                value=settings.profile,
+                label="Profile",
+                info="funasr: FunASR's exact segments. precise: tight, separate segments.",
+                elem_id="profile",
+            )
             end_silence = gr.Slider(
                 0,
                 3000,
-                value=settings.max_end_silence or 0,
+                value=settings.max_end_silence_time or 0,
                 step=50,
                 label="End silence (ms)",
-                info="Silence that ends a segment; 0 keeps FunASR's schedule (2000 to 100 ms).",
+                info="funasr profile: silence that ends a segment; 0 keeps FunASR's schedule"
+                " (2000 to 100 ms).",
                 elem_id="end-silence",
             )
             max_segment = gr.Slider(
                 1,
                 120,
-                value=(settings.max_segment or options.max_single_segment_time) / 1000,
+                value=(settings.max_single_segment_time or options.max_single_segment_time) / 1000,
                 step=1,
                 label="Maximum segment (s)",
                 info="Longer speech is cut into segments of at most this length.",
@@ -341,7 +366,7 @@ def _file_tab(service: Service) -> None:
         files = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
     button.click(
         service.segment_upload,
-        [audio, end_silence, max_segment],
+        [audio, end_silence, max_segment, profile],
         [timeline, table, summary, files, audio],
     )
 

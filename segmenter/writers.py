@@ -8,6 +8,7 @@ and renamed into place.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -17,12 +18,40 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 import soundfile as sf
+import soxr
 
 from .audio import SAMPLE_RATE, open_audio
 from .segments import Segment, segments_of
 
 TMP_PREFIX = ".tmp-"
+
+
+class WriteError(OSError):
+    """A failed write, naming the output it was for (never the temporary name beside it)."""
+
+    def __init__(self, target: Path, exc: OSError):
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EEXIST and exc.filename != str(target):  # from mkdir
+            reason = f"{exc.filename} is a file, not a folder"
+        elif exc.errno == errno.ENOTDIR:
+            reason = f"a file stands in the path of {exc.filename}"
+        super().__init__(exc.errno, reason, str(target))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+@contextmanager
+def naming(target: Path) -> Iterator[None]:
+    """Re-raise an OSError of the block as a WriteError about `target`."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(target, exc) from None
 
 
 def output_base(out: Path, rel: str) -> Path:
@@ -35,16 +64,20 @@ def output_base(out: Path, rel: str) -> Path:
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target` that replaces it only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """A temporary path beside `target` that replaces it only if the block succeeds; errors
+    name `target` (WriteError)."""
+    with naming(target):
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def write_text(target: Path, text: str) -> None:
@@ -83,13 +116,18 @@ def _srt(document: dict[str, Any]) -> str:
     return "".join(cues)
 
 
+def _source(document: dict[str, Any]) -> str:
+    """The recording's absolute path: hand-off files are read from anywhere."""
+    return os.path.abspath(document["audio"]["path"])
+
+
 def _whisper(document: dict[str, Any]) -> str:
     """Chunks with faster-whisper's two clip_timestamps forms, in seconds."""
     spans = _segments(document)
     return (
         json.dumps(
             {
-                "audio": document["audio"]["path"],
+                "audio": _source(document),
                 "chunks": [{"start": a, "end": b} for a, b in spans],
                 "clip_timestamps": ",".join(f"{t:g}" for span in spans for t in span),
                 "batched_clip_timestamps": [{"start": a, "end": b} for a, b in spans],
@@ -106,7 +144,11 @@ def _lhotse(document: dict[str, Any], uri: str) -> tuple[str, str]:
     recording = {
         "id": uri,
         "sources": [
-            {"type": "file", "channels": list(range(audio["channels"])), "source": audio["path"]}
+            {
+                "type": "file",
+                "channels": list(range(audio["channels"])),
+                "source": _source(document),
+            }
         ],
         "sampling_rate": audio["sample_rate"],
         "num_samples": round(audio["duration"] * audio["sample_rate"]),
@@ -176,24 +218,23 @@ def write_clips(
 ) -> list[str]:
     """Cut each segment (padded, within the file) into a WAV; replaces the whole folder atomically.
 
-    rate None keeps the source's rate and channels where libsndfile reads the source; otherwise
-    (and for formats only ffmpeg reads) clips are 16 kHz mono.
+    rate None keeps the source's rate and channels (or `channel`) where libsndfile reads the
+    source (WAV, FLAC, Ogg, MP3); formats only ffmpeg reads (M4A/AAC, WMA, ...) give 16 kHz
+    mono clips. A rate gives mono clips (the mean of the channels, or `channel`) at that rate.
     """
-    staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=_parent(folder)))
+    with naming(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
     try:
         names = _cut(source, staging, segments, pad_ms, rate, channel)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+        with naming(folder):
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(staging, folder)
         return names
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-
-
-def _parent(folder: Path) -> Path:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    return folder.parent
 
 
 def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
@@ -213,14 +254,34 @@ def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
                 names.append(clip_name(i, seg))
                 sf.write(staging / names[-1], data, f.samplerate, subtype="PCM_16")
         return names
-    return _cut_stream(source, staging, segments, pad_ms, channel)
+    return _cut_stream(source, staging, segments, pad_ms, channel, rate or SAMPLE_RATE)
 
 
-def _cut_stream(source, staging, segments, pad_ms, channel) -> list[str]:
-    """16 kHz mono clips cut while decoding once, never holding more than a block."""
+class _MonoClip:
+    """A mono clip written from 16 kHz blocks at `rate` (soxr resamples it as a stream)."""
+
+    def __init__(self, path: Path, rate: int):
+        self.file = sf.SoundFile(path, "w", rate, 1, "PCM_16")
+        self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, 1)
+
+    def write(self, samples: np.ndarray) -> None:
+        """Add 16 kHz samples."""
+        self.file.write(
+            samples if self.resampler is None else self.resampler.resample_chunk(samples)
+        )
+
+    def close(self) -> None:
+        """Flush the resampler's tail and close the file."""
+        if self.resampler is not None:
+            self.file.write(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        self.file.close()
+
+
+def _cut_stream(source, staging, segments, pad_ms, channel, rate) -> list[str]:
+    """Mono clips at `rate` cut while decoding once at 16 kHz, never holding more than a block."""
     names = [clip_name(i, seg) for i, seg in enumerate(segments)]
     spans = [_span(seg, pad_ms, SAMPLE_RATE, 1 << 62) for seg in segments]
-    writers = [sf.SoundFile(staging / n, "w", SAMPLE_RATE, 1, "PCM_16") for n in names]
+    writers = [_MonoClip(staging / n, rate) for n in names]
     try:
         position = 0
         with open_audio(source, channel=channel) as audio:

@@ -1,9 +1,16 @@
 """`segmenter segment` end to end through the installed console script."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
 
 from .conftest import GOLDEN
 
@@ -32,3 +39,70 @@ def test_bad_file_is_one_line_error(tmp_path):
     out = run("segment", str(bad))
     assert out.returncode == 1
     assert out.stderr.startswith("segmenter: ") and out.stderr.count("\n") == 1
+
+
+def holds_open(path: Path) -> bool:
+    """Whether any process has `path` open (the command is decoding it)."""
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.fixture(scope="module")
+def half_hour(tmp_path_factory) -> Path:
+    """30 min of speech: long enough to be interrupted while it is being segmented."""
+    folder = tmp_path_factory.mktemp("long") / "in"
+    folder.mkdir()
+    speech, _ = sf.read(GOLDEN / "dev00_clean.flac", dtype="float32")
+    sf.write(folder / "long.wav", np.tile(speech, 30), 16000)
+    return folder / "long.wav"
+
+
+@pytest.mark.parametrize("command", ["segment", "run"])
+def test_ctrl_c_is_one_line_and_exit_130(command, half_hour, tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, mid-file."""
+    out = tmp_path / "out"
+    args = {
+        "segment": ["segment", str(half_hour)],
+        "run": ["run", str(half_hour.parent), "-o", str(out), "--settle-seconds", "0", "-j", "1"],
+    }[command]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    proc = subprocess.Popen([SEGMENTER, *args], start_new_session=True, **pipes)
+    while proc.poll() is None and not holds_open(half_hour):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stderr) == (130, "segmenter: interrupted\n")
+    if command == "run":  # the run's files stay consistent: a rerun finishes the file
+        again = run(*args, "--quiet")
+        assert again.returncode == 0, again.stderr
+        assert json.loads((out / "long.wav.json").read_text())["audio"]["duration"] == 1800
+
+
+def test_segment_runs_one_blas_thread_like_a_worker():
+    """numpy's OpenBLAS would spin a thread per core beside the engine (1.6-1.9x the CPU)."""
+    probe = (
+        "import sys\nfrom threadpoolctl import threadpool_info\nfrom segmenter.cli import main\n"
+        f"main(['segment', {str(GOLDEN / 'dev08_edgespink30db.flac')!r}])\n"
+        "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[1]"
+
+
+def test_segment_input_and_output_mistakes_are_usage_errors(tmp_path):
+    missing = run("segment", str(tmp_path / "nowhere.wav"))
+    assert missing.returncode == 2
+    assert missing.stderr == f"segmenter: input not found: {tmp_path / 'nowhere.wav'}\n"
+    (tmp_path / "file").write_text("")
+    source = str(GOLDEN / "dev08_edgespink30db.flac")
+    not_a_folder = run("segment", source, "--formats", "json", "-o", str(tmp_path / "file"))
+    assert not_a_folder.returncode == 2
+    assert not_a_folder.stderr == (
+        f"segmenter: {tmp_path / 'file'}: is a file, not a folder (the output folder goes there)\n"
+    )

@@ -12,8 +12,10 @@ import srt
 from pyannote.database.util import load_rttm
 
 from segmenter.chunking import ChunkOptions, asr_chunks, merge_close, pad, split_long
-from segmenter.segments import Segment
+from segmenter.segments import Segment, segments_of
+from segmenter.writers import write_clips
 
+from .conftest import GOLDEN
 from .test_batch import SEGMENTER, SPEECH, rows, run
 
 
@@ -38,6 +40,56 @@ def test_merge_and_pad():
         Segment(5250, 9400),
         Segment(11600, 14100),
     ]
+
+
+def test_merge_for_asr_splits_long_segments_and_pads_within_the_limit():
+    """The issue's cases: a 58.83 s segment with --merge-for-asr 30, and [5000, 35000] padded."""
+    scores = np.full(9000, 0.9, np.float32)
+    options = ChunkOptions(merge_for_asr_s=30, pad_ms=200)
+    chunks = asr_chunks([Segment(1000, 59830)], scores, 90000, options)
+    assert len(chunks) == 2 and max(c.duration for c in chunks) <= 30000
+    padded = asr_chunks([Segment(5000, 35000)], None, 90000, ChunkOptions(30, pad_ms=200))
+    assert max(c.duration for c in padded) <= 30000
+
+
+def test_document_with_merge_for_asr_cuts_long_speech_where_the_score_dips(vad_fp32):
+    """dev06 has 60 s segments (FunASR's maximum); merge-for-asr alone must split them too."""
+    path = GOLDEN / "dev06_densepink30db.flac"
+    options = ChunkOptions(merge_for_asr_s=30, pad_ms=200)
+    chunks = segments_of(vad_fp32.document(path, chunking=options))
+    assert max(c.duration for c in vad_fp32.segments(path)) > 30000
+    assert max(c.duration for c in chunks) <= 30000
+    result = vad_fp32.process_file(path, keep_scores=True)
+    expected = asr_chunks(result.segments, result.speech_scores, 150000, options)
+    assert chunks == expected  # cut where the scores dip, not blindly at the limit
+
+
+def test_every_chunk_fits_the_limit_without_overlap_within_the_file():
+    """Property: random segments, scores and settings; every chunk <= the limit (padding
+    included), none overlapping, all within the file, and no speech left out."""
+    rng = np.random.default_rng(15)
+    for _ in range(300):
+        duration = int(rng.integers(1000, 600000))
+        cuts = np.sort(rng.choice(np.arange(0, duration, 10), size=2 * int(rng.integers(1, 12))))
+        segments = [Segment(int(a), int(b)) for a, b in cuts.reshape(-1, 2) if b > a]
+        scores = rng.random(duration // 10 + int(rng.integers(-50, 50))).astype(np.float32)
+        max_s = float(rng.uniform(1, 60)) if rng.random() < 0.5 else None
+        merge_s = float(rng.uniform(1, 60)) if rng.random() < 0.6 else None
+        given = [s for s in (max_s, merge_s) if s is not None]
+        limit_ms = round(min(given) * 1000) if given else None
+        pad_ms = int(rng.integers(0, (limit_ms - 1000) // 2 + 1 if limit_ms else 3000))
+        options = ChunkOptions(max_s, merge_s, float(rng.uniform(0, 3)), pad_ms)
+        chunks = asr_chunks(segments, scores if rng.random() < 0.8 else None, duration, options)
+        case = (options, segments)
+        assert all(0 <= c.start < c.end <= duration for c in chunks), case
+        assert all(a.end <= b.start for a, b in zip(chunks, chunks[1:], strict=False)), case
+        assert limit_ms is None or all(c.duration <= limit_ms for c in chunks), case
+        speech, kept = np.zeros(duration, bool), np.zeros(duration, bool)
+        for seg in segments:
+            speech[seg.start : seg.end] = True
+        for chunk in chunks:
+            kept[chunk.start : chunk.end] = True
+        assert not (speech & ~kept).any(), case
 
 
 def test_defaults_change_nothing():
@@ -96,15 +148,52 @@ def test_every_format_loads_in_its_consumer(tmp_path):
 def test_segment_command_writes_formats(tmp_path):
     path = tmp_path / "talk.wav"
     sf.write(path, SPEECH, 16000)
-    cmd = [SEGMENTER, "segment", str(path), "--formats", "srt,csv", "-o", str(tmp_path / "o")]
-    out = subprocess.run([*cmd, "--merge-for-asr", "30"], capture_output=True, text=True)
+    cmd = [SEGMENTER, "segment", "talk.wav", "--formats", "srt,csv,whisper", "-o", "o"]
+    out = subprocess.run(
+        [*cmd, "--merge-for-asr", "30"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
+    whisper = json.loads((tmp_path / "o" / "talk.wav.whisper.json").read_text())
+    assert whisper["audio"] == str(path)  # absolute, as `run` writes it: read from anywhere
     doc = json.loads(out.stdout)
     assert all(b - a <= 30 for a, b in ((s["start"], s["end"]) for s in doc["segments"]))
     assert len(list(srt.parse((tmp_path / "o" / "talk.wav.srt").read_text()))) == len(
         doc["segments"]
     )
     assert (tmp_path / "o" / "talk.wav.csv").exists()
+
+
+def test_write_error_names_the_output_not_its_temporary_file(tmp_path):
+    path = tmp_path / "talk.wav"
+    sf.write(path, SPEECH[:160000], 16000)
+    (tmp_path / "talk.wav.json").mkdir()  # something in the output's way
+    cmd = [SEGMENTER, "segment", str(path), "--formats", "json", "-o", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr == f"segmenter: cannot write {tmp_path / 'talk.wav.json'}: is a folder\n"
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_clip_rates_and_channels_are_what_the_readme_says(tmp_path):
+    """WAV: the source's rate and channels; M4A: 16 kHz mono; a clip rate: mono at that rate."""
+    stereo = np.stack([SPEECH[: 16000 * 20]] * 2, axis=1)
+    wav = tmp_path / "talk.wav"
+    sf.write(wav, stereo, 16000)
+    m4a = tmp_path / "talk.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", wav, "-ar", "44100", m4a], check=True)
+    segments = [Segment(1000, 3000), Segment(5000, 9000)]
+    for source, rate, expected in (
+        (wav, None, (16000, 2)),
+        (m4a, None, (16000, 1)),
+        (m4a, 8000, (8000, 1)),
+        (wav, 22050, (22050, 1)),
+    ):
+        folder = tmp_path / f"{source.name}.{rate}.clips"
+        names = write_clips(source, folder, segments, pad_ms=100, rate=rate)
+        for name, seg in zip(names, segments, strict=True):
+            info = sf.info(folder / name)
+            assert (info.samplerate, info.channels) == expected, (source.name, rate)
+            assert abs(info.duration - (seg.duration + 200) / 1000) < 0.002, (source.name, rate)
 
 
 def test_unknown_format_is_a_usage_error(tmp_path):

@@ -95,6 +95,25 @@ def test_report_of_a_read_only_folder(batch_out, tmp_path):
     assert not (share / "report.html").exists()
 
 
+def test_report_to_a_bad_place_is_one_line_naming_it(batch_out, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for target, reason in (
+        (a_file / "report.html", f"{a_file} is a file, not a folder"),
+        (tmp_path, "is a folder"),
+    ):
+        done = subprocess.run(
+            [SEGMENTER, "report", str(batch_out), "-o", str(target)], capture_output=True, text=True
+        )
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr == f"segmenter: cannot write {target}: {reason}\n"
+    share = tmp_path / "share"
+    share.mkdir()
+    done = readonly(share, SEGMENTER, "report", str(batch_out), "-o", str(share / "r.html"))
+    assert done.returncode == 2
+    assert done.stderr == f"segmenter: cannot write {share / 'r.html'}: Read-only file system\n"
+
+
 def test_report_leaves_nothing_beside_the_manifest(batch_out, tmp_path):
     folder = tmp_path / "out"
     shutil.copytree(batch_out, folder)

@@ -1,12 +1,17 @@
 """Streaming: segments do not depend on block size, and memory does not grow with length."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from .conftest import GOLDEN
+
+README = Path(__file__).parents[1] / "README.md"
 
 
 def stream_segments(vad, samples, block):
@@ -72,3 +77,32 @@ def peak_rss_mb(minutes: int) -> int:
 def test_memory_does_not_grow_with_length():
     short, long = peak_rss_mb(3), peak_rss_mb(45)
     assert long - short < 15, (short, long)
+
+
+def test_readme_library_snippet_keeps_the_last_segment(tmp_path, monkeypatch):
+    """The README's Python example, run as written: the stream finds what the file call finds."""
+    use_it = README.read_text().split("## Use it", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", use_it, re.S).group(1)
+    samples, _ = sf.read(GOLDEN / "dev00_clean.flac", dtype="float32")
+    sf.write(tmp_path / "meeting.wav", samples, 16000)
+    monkeypatch.chdir(tmp_path)
+    blocks = [samples[i : i + 16000] for i in range(0, len(samples), 16000)]
+    names = {"samples_16k": samples, "blocks": blocks}
+    exec(snippet, names)  # noqa: S102 - the README's own code
+    whole = names["vad"].segments("meeting.wav")
+    assert len(whole) == 5 and names["found"] == whole
+
+
+def test_int16_samples_are_scaled_and_2d_arrays_refused(vad_fp32):
+    samples, _ = sf.read(GOLDEN / "dev00_clean.flac", dtype="int16")
+    floats = samples / np.float32(32768)
+    assert vad_fp32.segments(samples) == vad_fp32.segments(floats) != []
+    stream = vad_fp32.stream()
+    assert stream.feed(samples) + stream.finish() == vad_fp32.segments(floats)
+    stereo = np.stack([floats, floats], axis=1)
+    with pytest.raises(ValueError, match=r"1-D mono samples, got shape \(960000, 2\)"):
+        vad_fp32.segments(stereo)
+    with pytest.raises(ValueError, match="mix down"):
+        vad_fp32.stream().feed(stereo)
+    with pytest.raises(ValueError, match="uint8"):
+        vad_fp32.segments(np.zeros(16000, np.uint8))

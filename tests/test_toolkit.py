@@ -11,7 +11,7 @@ from pyannote.metrics.detection import (
     DetectionRecall,
 )
 
-from segmenter.evaluation import evaluate, read_rttm, score
+from segmenter.evaluation import evaluate, read_rttm, score, score_model
 from segmenter.model import bundled_model_dir
 from segmenter.vad import Vad
 
@@ -111,6 +111,20 @@ def test_eval_finds_outputs_by_relative_path(tmp_path):
     assert result["overall"]["f1"] == 0.5
     cli = run("eval", str(refs), str(out), "--json")
     assert cli.returncode == 1 and json.loads(cli.stdout)["missing"] == ["b"]
+
+
+def test_eval_with_nothing_matched_prints_no_score(tmp_path, vad_int8):
+    refs, out = tmp_path / "refs", tmp_path / "out"
+    refs.mkdir()
+    out.mkdir()
+    (refs / "a.rttm").write_text("SPEAKER a 1 0.000 1.000 <NA> <NA> speech <NA> <NA>\n")
+    table = run("eval", str(refs), str(out))
+    assert table.returncode == 1 and "1.0000" not in table.stdout
+    assert "no output matched a reference RTTM" in table.stdout
+    as_json = run("eval", str(refs), str(out), "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["overall"] is None
+    with pytest.raises(ValueError, match="no recording with a reference RTTM"):
+        score_model(vad_int8, refs)
 
 
 def test_eval_of_a_batch_output_matches_its_segments(tmp_path):

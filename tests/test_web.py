@@ -77,6 +77,26 @@ def test_settings_reach_the_engine(service, vad_fp32, tmp_path):
         assert [(r[1], r[2]) for r in rows] == [(s.start / 1000, s.end / 1000) for s in expected]
 
 
+def test_profile_control_reaches_the_engine(service, vad_fp32, tmp_path):
+    """The precise profile from the page; the end silence slider is funasr's alone."""
+    expected = vad_fp32.segments(SAMPLE, profile="precise", max_single_segment_time=60000)
+    assert expected != vad_fp32.segments(SAMPLE)
+    for i, silence in enumerate((0, 300)):
+        path = str(upload(tmp_path / str(i)))
+        rows = service.segment_upload(path, silence, 60, "precise")[1]
+        assert [(r[1], r[2]) for r in rows] == [(s.start / 1000, s.end / 1000) for s in expected]
+
+
+def test_serve_starts_with_the_profile_and_precise_settings_it_was_given():
+    settings = web.ServeSettings(profile="precise", precise={"pad_ms": 0})
+    service = web.Service.start(settings)
+    assert service.engine.vad.settings("precise").pad_ms == 0
+    page = web.build(service)
+    radio = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "profile")
+    assert radio.value == "precise"
+    service.workspace.close()
+
+
 def test_too_large_upload_names_the_option_and_is_deleted(vad_fp32, tmp_path):
     settings = web.ServeSettings(max_upload_mb=0.5)
     service = web.Service(settings, web.Engine(vad_fp32))

@@ -1,0 +1,198 @@
+"""How the `precise` profile's defaults were chosen: a grid search on the shared labelled data.
+
+usage: python bench/tune_precise.py [--shared DIR] [--precision int8|fp32] [--top N]
+
+The FSMN speech scores of every labelled recording are computed once (bundled model, the given
+precision; cached as .npy under bench/data/scores) and every grid point decides on them with
+`PreciseDecision` (with the noise floor on, on scores shifted once per floor setting, which is
+what the decision does inside). Frame F1 (10 ms, collar 0, pooled over the files of a group) is
+measured on three groups separately: the synthetic devset (DIR/devset), the TEN-VAD clips
+(DIR/realset/ten_*) and the meeting excerpts (DIR/realset/ami_*, pyannote_*). The objective is
+the worst group's F1, among points whose recall pooled over all files is at least 0.95 (the
+issue's floor); to prefer a plateau over a peak, a point is ranked by the mean objective over
+itself and its grid neighbours (one step along one axis; a neighbour under the recall floor
+counts 0), and the grid holds round values only. The floor weight stops at 0.5: with the base
+threshold it bounds the effective threshold (0.4 + 0.5 = 0.9), and beyond it recordings of
+dense speech, whose low percentile is itself speech, lose everything (weight 0.75: devset F1
+0.73). The table shows FunASR's default for comparison, the best points and the current
+defaults (`PreciseOptions()`), which are the top point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segmenter.engines.base import FRAME_MS, Frames
+from segmenter.evaluation import Score, read_rttm, score
+from segmenter.profiles.precise import NoiseFloor, PreciseDecision, PreciseOptions
+from segmenter.vad import Vad
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CACHE = ROOT / "bench" / "data" / "scores"
+MIN_RECALL = 0.95
+GROUPS = {
+    "devset": ("devset", ("dev*.wav",)),
+    "ten": ("realset", ("ten_*.wav",)),
+    "meeting": ("realset", ("ami_*.wav", "pyannote_*.wav")),
+}
+GRID = {
+    "enter_threshold": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+    "leave_threshold": (0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8),
+    "min_speech_ms": (50, 100, 200, 300),
+    "min_silence_ms": (50, 100, 200, 300, 500),
+    "pad_ms": (0, 30, 50, 100),
+    "floor_weight": (0.0, 0.25, 0.5),
+    "floor_quantile": (10.0, 25.0),
+}  # floor_window_ms stays at its 30 s default
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """A labelled recording's cached scores."""
+
+    group: str
+    name: str
+    scores: np.ndarray
+    reference: list[tuple[float, float]]
+
+
+def recordings(shared: Path, precision: str) -> list[Recording]:
+    """Every labelled recording of the three groups, scored once and cached."""
+    vad, found = None, []
+    for group, (folder, patterns) in GROUPS.items():
+        for pattern in patterns:
+            for wav in sorted((shared / folder).glob(pattern)):
+                cached = CACHE / precision / f"{wav.stem}.npy"
+                if not cached.exists():
+                    vad = vad or Vad.load(precision=precision)
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    np.save(cached, vad.process_file(wav, keep_scores=True).speech_scores)
+                reference = read_rttm(wav.with_suffix(".rttm"))
+                found.append(Recording(group, wav.stem, np.load(cached), reference))
+    return found
+
+
+def decide(scores: np.ndarray, options: PreciseOptions) -> list[tuple[float, float]]:
+    """The precise segments of one recording's scores, in seconds."""
+    decision = PreciseDecision(options)
+    found = decision.push(Frames(scores, 0)) + decision.finish()
+    return [(s.start / 1000, s.end / 1000) for s in found]
+
+
+@functools.cache
+def floored(rec: Recording, weight: float, quantile: float, window_ms: int) -> np.ndarray:
+    """A recording's scores less the weighted noise floor, once per floor setting: deciding
+    on them without the floor is what deciding on the scores with it does, only faster."""
+    floor = NoiseFloor(weight, quantile, window_ms // FRAME_MS)
+    return np.concatenate([floor.push(rec.scores), floor.finish()])
+
+
+def decide_on(rec: Recording, options: PreciseOptions) -> list[tuple[float, float]]:
+    """`decide`, the noise floor taken from the cache."""
+    if not options.floor_weight:
+        return decide(rec.scores, options)
+    o = options
+    shifted = floored(rec, o.floor_weight, o.floor_quantile, o.floor_window_ms)
+    return decide(shifted, options.with_overrides(floor_weight=0.0))
+
+
+def group_scores(data: list[Recording], options: PreciseOptions) -> dict[str, Score]:
+    """Pooled frame counts per group, and over all files ("all")."""
+    totals = {group: Score() for group in [*GROUPS, "all"]}
+    for rec in data:
+        counted = score(rec.reference, decide_on(rec, options))
+        totals[rec.group] += counted
+        totals["all"] += counted
+    return totals
+
+
+def objective(totals: dict[str, Score]) -> float:
+    """The worst group's F1, or 0 under the recall floor."""
+    if totals["all"].recall < MIN_RECALL:
+        return 0.0
+    return min(totals[group].f1 for group in GROUPS)
+
+
+def grid_points() -> list[tuple[int, ...]]:
+    """Index tuples of the valid grid points (leave <= enter; no quantile without a floor)."""
+    names = list(GRID)
+    return [
+        idx
+        for idx in itertools.product(*(range(len(GRID[n])) for n in names))
+        if GRID["leave_threshold"][idx[1]] <= GRID["enter_threshold"][idx[0]]
+        and (GRID["floor_weight"][idx[5]] or idx[6] == 0)
+    ]
+
+
+def options_at(idx: tuple[int, ...]) -> PreciseOptions:
+    """The options at a grid point."""
+    return PreciseOptions(**{n: GRID[n][i] for n, i in zip(GRID, idx, strict=True)})
+
+
+def neighbours(idx: tuple[int, ...], valid: set) -> list[tuple[int, ...]]:
+    """The point and the valid points one grid step away along one axis."""
+    near = [idx]
+    for axis, step in itertools.product(range(len(idx)), (-1, 1)):
+        moved = idx[:axis] + (idx[axis] + step,) + idx[axis + 1 :]
+        if moved in valid:
+            near.append(moved)
+    return near
+
+
+def row(label: str, totals: dict[str, Score], robust: float | None = None) -> str:
+    """A table row: F1 (precision/recall) per group and overall, the worst group, the plateau."""
+    cells = [f"{t.f1:.3f} ({t.precision:.2f}/{t.recall:.2f})" for t in totals.values()]
+    worst = min(totals[group].f1 for group in GROUPS)
+    extra = f"{robust:8.3f}" if robust is not None else " " * 8
+    return f"{label:<62} " + "  ".join(f"{c:>18}" for c in cells) + f"  {worst:6.3f} {extra}"
+
+
+def funasr_totals(shared: Path, precision: str) -> dict[str, Score]:
+    """FunASR's default profile on the same groups, for the table."""
+    vad, totals = Vad.load(precision=precision), {group: Score() for group in [*GROUPS, "all"]}
+    for group, (folder, patterns) in GROUPS.items():
+        for pattern in patterns:
+            for wav in sorted((shared / folder).glob(pattern)):
+                spans = [(s.start / 1000, s.end / 1000) for s in vad.segments(wav)]
+                counted = score(read_rttm(wav.with_suffix(".rttm")), spans)
+                totals[group] += counted
+                totals["all"] += counted
+    return totals
+
+
+def main() -> None:
+    """Score the grid, rank it, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--precision", choices=("int8", "fp32"), default="int8")
+    parser.add_argument("--top", type=int, default=10)
+    args = parser.parse_args()
+    data = recordings(args.shared, args.precision)
+    points = grid_points()
+    worst = {idx: objective(group_scores(data, options_at(idx))) for idx in points}
+    valid = set(points)
+    robust = {i: float(np.mean([worst[n] for n in neighbours(i, valid)])) for i in points}
+    ranked = sorted(points, key=lambda i: (-robust[i], -worst[i]))
+    header = "  ".join(f"{g + ' F1 (P/R)':>18}" for g in [*GROUPS, "all"])
+    print(f"{len(points)} grid points, FSMN {args.precision} scores, frame F1 at collar 0\n")
+    print(f"{'setting':<62} {header}  {'worst':>6} {'plateau':>8}")
+    print(row("funasr (default profile)", funasr_totals(args.shared, args.precision)))
+    for idx in ranked[: args.top]:
+        o = options_at(idx)
+        label = (
+            f"enter {o.enter_threshold} leave {o.leave_threshold} speech {o.min_speech_ms}"
+            f" sil {o.min_silence_ms} pad {o.pad_ms} floor {o.floor_weight} q{o.floor_quantile:g}"
+        )
+        print(row(label, group_scores(data, o), robust[idx]))
+    print(row("chosen: PreciseOptions() defaults", group_scores(data, PreciseOptions())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The seam every profile fits: an engine's frames in, finished speech segments out, streaming.
+
+A profile is a name, a typed options class (defaults, overrides, a JSON form for the per-file
+document and the batch's config hash) and a per-recording `Decision`. A profile that reads more
+than the speech scores names the engines whose frames carry it, and refuses any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..engines.base import Engine, Frames
+from ..segments import Segment
+
+
+class Decision(Protocol):
+    """Per-recording state of a profile: push frames in order, then finish once."""
+
+    def push(self, frames: Frames) -> list[Segment]:
+        """The segments that these frames finished."""
+        ...
+
+    def finish(self) -> list[Segment]:
+        """The remaining segments, at the end of the recording."""
+        ...
+
+
+class ProfileOptions(Protocol):
+    """A profile's settings: an immutable dataclass."""
+
+    def with_overrides(self, **overrides: Any) -> ProfileOptions:
+        """A copy with some settings replaced; unknown names raise TypeError."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready settings."""
+        ...
+
+
+class ProfileError(ValueError):
+    """A profile asked of an engine whose frames it cannot read."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A decision strategy: its name, options type, the engines it reads, and its factory."""
+
+    name: str
+    options_type: type
+    defaults: Callable[[dict[str, Any]], Any]  # a model's config.yaml -> its default options
+    decision: Callable[[Any, Engine], Decision]
+    engines: tuple[str, ...] | None = None  # engines whose frames it reads; None: any engine
+    summary: str = ""
+
+    def check_engine(self, engine: Engine) -> None:
+        """Refuse an engine whose frames lack what this profile reads."""
+        if self.engines is not None and engine.name not in self.engines:
+            raise ProfileError(
+                f"profile {self.name} works only with the {' or '.join(self.engines)} engine"
+                f" (not {engine.name}): {self.summary}"
+            )
+
+    def start(self, options: Any, engine: Engine) -> Decision:
+        """A fresh decision for one recording."""
+        if not isinstance(options, self.options_type):
+            raise TypeError(f"profile {self.name} takes {self.options_type.__name__}")
+        self.check_engine(engine)
+        return self.decision(options, engine)
+
+
+def replace_checked(
+    options: Any,
+    kind: str,
+    overrides: dict[str, Any],
+    check: Callable[[str, Any], None] | None = None,
+) -> Any:
+    """`dataclasses.replace` that names unknown settings in its TypeError and passes each new
+    value through `check` first."""
+    names = {f.name for f in dataclasses.fields(options)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"unknown {kind} option(s): {', '.join(unknown)}")
+    for name, value in overrides.items() if check else ():
+        check(name, value)
+    return dataclasses.replace(options, **overrides) if overrides else options

@@ -1,0 +1,288 @@
+"""The `precise` profile: segments from the per-frame speech score alone, tight and separate.
+
+Offline, it is four steps on the 10 ms frames, each defined on the whole recording:
+0. with `floor_weight` > 0, both thresholds rise by `floor_weight` x the noise floor (a low
+   percentile of the recent scores; see `NoiseFloor`), so noisy recordings need surer speech;
+1. hysteresis: speech starts at a frame scoring at least `enter_threshold` and lasts until a
+   frame scores below `leave_threshold`;
+2. pauses shorter than `min_silence_ms` are bridged, then runs shorter than `min_speech_ms`
+   dropped;
+3. a run longer than `max_single_segment_time` (less twice the padding) is cut at its least
+   speech-like frame in the second half of the allowed length (that frame belongs to neither
+   piece), again and again;
+4. each segment is widened by `pad_ms`, never past the file's edges and never closer than one
+   frame to its neighbour (a short gap is shared), so segments never touch or overlap.
+
+`PreciseDecision` computes exactly that while streaming: a frame is decided once the frames that
+can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later, plus up to one floor
+window at the start of a recording and one second after it when the floor is on), and it holds the
+scores of the open run only (at most the maximum length), so memory is bounded and the output
+does not depend on the block sizes. The defaults were chosen by `bench/tune_precise.py`
+(README, "Profiles").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..engines.base import FRAME_MS, Engine, Frames
+from ..segments import Segment
+from ..settings import DECISION_KEYS, check
+from .base import Profile, replace_checked
+
+FLOOR_STEP = 100  # frames (1 s) sharing one noise floor
+
+
+@dataclass(frozen=True)
+class PreciseOptions:
+    """Settings of the `precise` decision (times in ms; scores in [0, 1]); each field's help is
+    in its metadata (the CLI's `--precise-*` options use it). Defaults: bench/tune_precise.py."""
+
+    enter_threshold: float = field(
+        default=0.4,
+        metadata={"help": "a frame scoring this (+ the floor term) or more starts speech"},
+    )
+    leave_threshold: float = field(
+        default=0.4,
+        metadata={"help": "speech goes on until a frame scores below this (+ floor term)"},
+    )
+    min_speech_ms: int = field(
+        default=100, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
+    )
+    min_silence_ms: int = field(default=200, metadata={"help": "shorter pauses are bridged"})
+    pad_ms: int = field(
+        default=30, metadata={"help": "added on each side, within the file and the gap"}
+    )
+    max_single_segment_time: int = field(
+        default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
+    )
+    floor_weight: float = field(
+        default=0.5, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
+    )
+    floor_quantile: float = field(
+        default=25.0, metadata={"help": "noise floor: this percentile of the window's scores"}
+    )
+    floor_window_ms: int = field(
+        default=30000, metadata={"help": "noise floor: scores of this much recent audio"}
+    )
+
+    def __post_init__(self):
+        """Refuse settings the decision cannot honour, naming them."""
+        if not 0.0 <= self.leave_threshold <= self.enter_threshold <= 1.0:
+            raise ValueError("precise: need 0 <= leave_threshold <= enter_threshold <= 1")
+        if min(self.min_speech_ms, self.min_silence_ms, self.pad_ms) < 0:
+            raise ValueError("precise: min_speech_ms, min_silence_ms and pad_ms must be >= 0")
+        if self.max_single_segment_time < 2 * self.pad_ms + 2 * FRAME_MS:
+            raise ValueError("precise: max_single_segment_time must exceed 2 pad_ms + 20 ms")
+        if self.min_speech_ms > self.max_single_segment_time - 2 * self.pad_ms:
+            raise ValueError("precise: min_speech_ms must not exceed the longest segment")
+        if self.floor_weight < 0 or not 0 <= self.floor_quantile <= 100:
+            raise ValueError("precise: need floor_weight >= 0 and 0 <= floor_quantile <= 100")
+        if self.floor_window_ms < FLOOR_STEP * FRAME_MS:
+            raise ValueError(f"precise: floor_window_ms must be at least {FLOOR_STEP * FRAME_MS}")
+
+    def with_overrides(self, **overrides: Any) -> PreciseOptions:
+        """A copy with some settings replaced; unknown names raise TypeError, values out of
+        range SettingError (a ValueError), by the command line's rules (settings.py)."""
+        return replace_checked(self, "precise", overrides, check_setting)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready settings."""
+        return dataclasses.asdict(self)
+
+
+def check_setting(name: str, value: Any) -> None:
+    """A precise setting's value by the command line's rule (settings.py) for it."""
+    check(name if name in DECISION_KEYS else f"precise_{name}", value, name)
+
+
+def hysteresis(scores: np.ndarray, on: bool, enter: float, leave: float) -> np.ndarray:
+    """Speech state of each frame, starting from `on`: set at >= enter, cleared below leave."""
+    event = np.where(scores >= enter, 1, np.where(scores < leave, 0, -1))
+    last = np.maximum.accumulate(np.where(event >= 0, np.arange(len(scores)), -1))
+    return np.where(last >= 0, event[last] == 1, on)
+
+
+class NoiseFloor:
+    """Scores less `weight` x the noise floor, streamed: the same as raising both thresholds.
+
+    The floor of the frames [k S, (k+1) S) (S = FLOOR_STEP) is the `quantile` percentile of the
+    `window` scores ending at frame max((k+1) S, window) (cut short by the end of the
+    recording): the recent past, and at the start the first `window` frames. A step's frames
+    are handed on once its window is complete, so memory stays at one window.
+    """
+
+    def __init__(self, weight: float, quantile: float, window: int):
+        self.weight, self.quantile, self.window = weight, quantile, window
+        self.scores = np.zeros(0, np.float32)  # from frame `first` on
+        self.first = 0
+        self.done = 0  # frames handed on
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """The shifted scores of the steps whose windows are now complete."""
+        self.scores = np.concatenate([self.scores, x])
+        return self._hand_on(self.first + len(self.scores))
+
+    def finish(self) -> np.ndarray:
+        """The shifted scores still held, the recording's end known."""
+        return self._hand_on(None)
+
+    def _hand_on(self, known: int | None) -> np.ndarray:
+        """Shift and hand on every step whose window ends by `known` (None: all of them)."""
+        total = self.first + len(self.scores)
+        out = []
+        while self.done < total:
+            end = max(self.done + FLOOR_STEP, self.window)
+            if known is not None and end > known:
+                break
+            start, end = max(0, end - self.window), min(end, total)
+            window = self.scores[start - self.first : end - self.first]
+            rank = math.floor(self.quantile / 100 * (len(window) - 1))  # numpy's "lower"
+            floor = float(np.partition(window, rank)[rank])
+            stop = min(self.done + FLOOR_STEP, total)
+            step = self.scores[self.done - self.first : stop - self.first]
+            out.append(step - self.weight * floor)
+            self.done = stop
+        keep = max(0, min(self.done, max(self.done + FLOOR_STEP, self.window) - self.window))
+        self.scores, self.first = self.scores[keep - self.first :], keep
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def frames_of(ms: int) -> int:
+    """Whole frames in `ms` milliseconds, rounded."""
+    return round(ms / FRAME_MS)
+
+
+class PreciseDecision:
+    """Streams the four steps of the module docstring over one recording's frames."""
+
+    def __init__(self, options: PreciseOptions, engine: Engine | None = None):
+        self.o = options
+        self.min_speech = frames_of(options.min_speech_ms)
+        self.min_silence = frames_of(options.min_silence_ms)
+        self.pad = frames_of(options.pad_ms)
+        self.longest = options.max_single_segment_time // FRAME_MS - 2 * self.pad
+        self.t = 0  # frames received
+        self.on = False  # speech state of frame t - 1
+        self.run: list[int] | None = None  # bridged run [start, end) not yet final
+        self.open = False  # whether the run's last raw run is still going (end unknown)
+        self.was_cut = False  # the run was cut for length: keep what is left however short
+        self.scores = np.zeros(0, np.float32)  # scores from frame `scores_from` on
+        self.scores_from = 0
+        self.final: list[tuple[int, int]] = []  # final runs, not yet padded and handed out
+        self.last_end = -1  # padded end of the last segment handed out
+        window = frames_of(options.floor_window_ms)
+        self.floor = (
+            NoiseFloor(options.floor_weight, options.floor_quantile, window)
+            if options.floor_weight
+            else None
+        )
+
+    def push(self, frames: Frames) -> list[Segment]:
+        """Segments settled by these frames."""
+        x = np.asarray(frames.scores, np.float32)
+        self._decide(self.floor.push(x) if self.floor else x)
+        return self._hand_out(final=False)
+
+    def finish(self) -> list[Segment]:
+        """The rest, the recording's end now known."""
+        if self.floor:
+            self._decide(self.floor.finish())
+        if self.on:
+            self._stop(self.t)
+            self.on = False
+        self._settle(final=True)
+        return self._hand_out(final=True)
+
+    def _decide(self, x: np.ndarray) -> None:
+        """Step 1 on these (shifted) scores, then as much of steps 2 and 3 as is settled."""
+        if not len(x):
+            return
+        t0 = self.t
+        state = hysteresis(x, self.on, self.o.enter_threshold, self.o.leave_threshold)
+        edges = np.diff(np.concatenate([[self.on], state]).astype(np.int8))
+        self.scores = np.concatenate([self.scores, x])
+        self.t += len(x)
+        for frame in np.flatnonzero(edges):
+            if edges[frame] > 0:
+                self._start(t0 + int(frame))
+            else:
+                self._stop(t0 + int(frame))
+        self.on = bool(state[-1])
+        self._settle(final=False)
+
+    def _start(self, frame: int) -> None:
+        """A raw run starts: bridge it to the open run or begin a new one."""
+        if self.run is not None and frame - self.run[1] < self.min_silence:
+            self.open = True
+            return
+        self._close_run()
+        self.run, self.open, self.was_cut = [frame, frame], True, False
+
+    def _stop(self, frame: int) -> None:
+        """The current raw run ends before `frame`."""
+        self.run[1], self.open = frame, False
+
+    def _settle(self, final: bool) -> None:
+        """Cut the run for length where it is known to be long; close it if it is over."""
+        if self.run is not None:
+            self._cut(self.t if self.open else self.run[1])
+            if final or (not self.open and self.t - self.run[1] >= self.min_silence):
+                self._close_run()
+        keep = self.run[0] if self.run is not None else self.t
+        self.scores = self.scores[keep - self.scores_from :]
+        self.scores_from = keep
+
+    def _cut(self, known_end: int) -> None:
+        """While the run reaches past the longest length, cut at its least speech-like frame."""
+        run = self.run
+        while known_end - run[0] > self.longest:
+            first, stop = run[0] + self.longest // 2, run[0] + self.longest
+            window = self.scores[first - self.scores_from : stop - self.scores_from]
+            cut = first + int(np.argmin(window))
+            self.final.append((run[0], cut))
+            run[0], self.was_cut = cut + 1, True
+            if run[1] < run[0]:
+                run[1] = run[0]
+
+    def _close_run(self) -> None:
+        """The run is over: keep it if long enough (or what is left after a cut)."""
+        if self.run is None:
+            return
+        self._cut(self.run[1])
+        start, end = self.run
+        if end > start and (self.was_cut or end - start >= self.min_speech):
+            self.final.append((start, end))
+        self.run = None
+
+    def _hand_out(self, final: bool) -> list[Segment]:
+        """Pad the final runs whose neighbours are known, as segments in ms."""
+        out = []
+        while self.final:
+            start, end = self.final[0]
+            if len(self.final) > 1:
+                room = self.final[1][0] - end - 1
+                after = min(self.pad, room - min(self.pad, room // 2))
+            else:
+                nearest = self.run[0] if self.run is not None else self.t
+                if not final and nearest < end + 2 * self.pad + 1:
+                    break  # a neighbour could still come within the padding
+                after = min(self.pad, self.t - end)
+            begin = max(start - self.pad, self.last_end + 1, 0)
+            self.last_end = end + after
+            out.append(Segment(begin * FRAME_MS, self.last_end * FRAME_MS))
+            self.final.pop(0)
+        return out
+
+
+PRECISE = Profile(
+    name="precise",
+    options_type=PreciseOptions,
+    defaults=lambda config: PreciseOptions(),
+    decision=PreciseDecision,
+)

@@ -1,0 +1,206 @@
+"""The `precise` profile on hand-made and random score sequences: its rules, streaming, and that
+segments never touch or overlap; and the profile seam's refusal of an engine it cannot read."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from segmenter.engines.base import Frames
+from segmenter.profiles import PROFILES, get_profile
+from segmenter.profiles.base import ProfileError
+from segmenter.profiles.precise import PreciseDecision, PreciseOptions
+from segmenter.settings import PRECISE_KEYS, PROFILE_NAMES, SettingError
+
+BARE = PreciseOptions(0.5, 0.35, min_speech_ms=0, min_silence_ms=0, pad_ms=0, floor_weight=0)
+
+
+def decide(scores, options=BARE, blocks=None):
+    """Segments (ms) of the scores fed in blocks of the given sizes (default: all at once)."""
+    decision = PreciseDecision(options)
+    scores = np.asarray(scores, np.float32)
+    found, at = [], 0
+    for size in blocks or [len(scores)]:
+        if at >= len(scores):
+            break
+        found += decision.push(Frames(scores[at : at + size], at + size))
+        at += size
+    found += decision.push(Frames(scores[at:], len(scores))) + decision.finish()
+    return [(s.start, s.end) for s in found]
+
+
+def floored(scores, o: PreciseOptions):
+    """Step 0: each second's scores less the weighted percentile of its window's scores."""
+    if not o.floor_weight:
+        return scores
+    window, out = o.floor_window_ms // 10, scores.copy()
+    for k in range(0, len(scores), 100):
+        end = max(k + 100, window)
+        floor = np.percentile(scores[max(0, end - window) : end], o.floor_quantile, method="lower")
+        floor = float(floor)
+        out[k : k + 100] = scores[k : k + 100] - o.floor_weight * floor
+    return out
+
+
+def reference(scores, o: PreciseOptions):
+    """The module docstring's steps, frame by frame on the whole recording (ms)."""
+    scores = floored(np.asarray(scores, np.float32), o)
+    runs, on = [], False
+    for i, x in enumerate(scores):
+        now = x >= o.enter_threshold or (on and x >= o.leave_threshold)
+        if now and not on:
+            runs.append([i, i + 1])
+        elif now:
+            runs[-1][1] = i + 1
+        on = now
+    bridged = []
+    for run in runs:
+        if bridged and run[0] - bridged[-1][1] < round(o.min_silence_ms / 10):
+            bridged[-1][1] = run[1]
+        else:
+            bridged.append(run)
+    pad = round(o.pad_ms / 10)
+    longest = o.max_single_segment_time // 10 - 2 * pad
+    pieces = []
+    for start, end in bridged:
+        if end - start < round(o.min_speech_ms / 10):
+            continue
+        while end - start > longest:
+            first = start + longest // 2
+            cut = first + int(np.argmin(scores[first : start + longest]))
+            pieces.append((start, cut))
+            start = cut + 1
+        if end > start:
+            pieces.append((start, end))
+    out, last_end = [], -1
+    for i, (start, end) in enumerate(pieces):
+        if i + 1 < len(pieces):
+            room = pieces[i + 1][0] - end - 1
+            after = min(pad, room - min(pad, room // 2))
+        else:
+            after = min(pad, len(scores) - end)
+        begin = max(start - pad, last_end + 1, 0)
+        last_end = end + after
+        out.append((begin * 10, last_end * 10))
+    return out
+
+
+def random_scores(rng, n):
+    """Runs of speech-like, pause-like and in-between scores, with noise."""
+    levels = rng.choice([0.05, 0.45, 0.9], size=n // 5 + 1)
+    lengths = rng.integers(1, 40, size=len(levels))
+    scores = np.repeat(levels, lengths)[:n] + rng.normal(0, 0.15, size=min(n, lengths.sum()))
+    return np.clip(scores, 0, 1).astype(np.float32)
+
+
+def random_options(rng):
+    enter = float(rng.choice([0.4, 0.5, 0.6]))
+    pad = int(rng.choice([0, 10, 30, 50]))
+    return PreciseOptions(
+        enter_threshold=enter,
+        leave_threshold=enter - float(rng.choice([0.0, 0.1, 0.2])),
+        min_speech_ms=int(rng.choice([0, 30, 100])),
+        min_silence_ms=int(rng.choice([0, 20, 100, 300])),
+        pad_ms=pad,
+        max_single_segment_time=int(rng.choice([300, 800, 60000])) + 2 * pad,
+        floor_weight=float(rng.choice([0.0, 0.0, 0.5, 1.5])),
+        floor_quantile=float(rng.choice([10, 50])),
+        floor_window_ms=int(rng.choice([1000, 3000, 30000])),
+    )
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_scores_match_the_definition_and_never_touch(seed):
+    rng = np.random.default_rng(seed)
+    scores = random_scores(rng, int(rng.integers(1, 3000)))
+    options = random_options(rng)
+    expected = reference(scores, options)
+    sizes = [int(s) for s in rng.integers(1, 400, size=len(scores))]
+    for blocks in (None, [1] * len(scores), [7] * len(scores), sizes):
+        assert decide(scores, options, blocks) == expected
+    for (_, end), (start, _) in zip(expected, expected[1:], strict=False):
+        assert start - end >= 10  # at least one frame apart
+    for start, end in expected:
+        assert 0 <= start < end <= 10 * len(scores)
+        assert end - start <= options.max_single_segment_time
+
+
+def test_hysteresis_enters_high_and_leaves_low():
+    scores = [0.2, 0.45, 0.6, 0.45, 0.41, 0.39, 0.45, 0.2]
+    options = BARE.with_overrides(enter_threshold=0.5, leave_threshold=0.4)
+    assert decide(scores, options) == [(20, 50)]  # 0.45 before 0.6 does not start, after does
+    assert decide(scores, options.with_overrides(leave_threshold=0.5)) == [(20, 30)]
+
+
+def test_short_speech_dropped_and_short_pauses_bridged():
+    speech = [0.9] * 30
+    scores = [0.0] * 10 + speech + [0.0] * 5 + speech + [0.0] * 50 + [0.9] * 10 + [0.0] * 10
+    options = BARE.with_overrides(min_silence_ms=100, min_speech_ms=150)
+    assert decide(scores, options) == [(100, 750)]  # 50 ms pause bridged, 100 ms burst dropped
+    bridging_less = options.with_overrides(min_silence_ms=50, min_speech_ms=100)
+    assert decide(scores, bridging_less) == [(100, 400), (450, 750), (1250, 1350)]
+
+
+def test_padding_stays_in_the_file_and_off_the_neighbours():
+    scores = [0.9] * 20 + [0.0] * 3 + [0.9] * 20 + [0.0] * 40 + [0.9] * 10
+    options = BARE.with_overrides(pad_ms=50)
+    assert decide(scores, options) == [(0, 210), (220, 480), (780, 930)]
+
+
+def test_long_speech_is_cut_at_its_weakest_frame():
+    scores = np.full(250, 0.9)
+    scores[130] = 0.6
+    options = BARE.with_overrides(max_single_segment_time=1500)
+    assert decide(scores, options) == [(0, 1300), (1310, 2500)]
+    no_dip = decide(np.full(1000, 0.9), options)
+    assert all(end - start <= 1500 for start, end in no_dip)
+    assert all(b[0] - a[1] == 10 for a, b in zip(no_dip, no_dip[1:], strict=False))
+
+
+def test_noise_floor_raises_the_thresholds_of_a_noisy_stretch():
+    quiet = np.r_[[0.0] * 100, [0.6] * 50, [0.0] * 150]  # floor 0: 0.6 is speech
+    noisy = np.r_[[0.4] * 100, [0.6] * 50, [0.4] * 150]  # floor 0.4: 0.6 is 0.6 - 0.4 / 2
+    options = BARE.with_overrides(floor_weight=0.5, floor_window_ms=3000)
+    assert decide(quiet, options) == [(1000, 1500)]
+    assert decide(noisy, options) == []
+    assert decide(noisy, BARE) == [(1000, 3000)]  # without the floor, the noise is speech
+
+
+def test_memory_stays_bounded_on_an_hour_of_speech_and_pauses():
+    rng = np.random.default_rng(7)
+    scores = random_scores(rng, 360_000)
+    scores[100_000:200_000] = 0.95  # 1000 s without a pause: cut for length, never held whole
+    options = PreciseOptions(max_single_segment_time=30000)
+    decision, held, found = PreciseDecision(options), 0, []
+    for at in range(0, len(scores), 1000):
+        found += decision.push(Frames(scores[at : at + 1000], at + 1000))
+        held = max(held, len(decision.scores), len(decision.floor.scores), len(decision.final))
+    found += decision.finish()
+    assert held <= 3000 + 1000 + 100  # one floor window, one block, one step
+    assert max(s.end - s.start for s in found) <= 30000 and len(found) > 1000
+
+
+def test_bad_options_are_refused_with_their_names():
+    with pytest.raises(ValueError, match="leave_threshold"):
+        PreciseOptions(enter_threshold=0.4, leave_threshold=0.5)
+    with pytest.raises(TypeError, match="max_end_silence_time"):
+        PreciseOptions().with_overrides(max_end_silence_time=500)
+    with pytest.raises(SettingError, match="pad_ms must be a whole number from 0 to 10000"):
+        PreciseOptions().with_overrides(pad_ms=-5)
+    with pytest.raises(SettingError, match="max_single_segment_time must be"):
+        PreciseOptions().with_overrides(max_single_segment_time=30)
+    settable = {f"precise_{f.name}" for f in dataclasses.fields(PreciseOptions)}
+    assert set(PRECISE_KEYS) == settable - {"precise_max_single_segment_time"}
+
+
+class OtherEngine:
+    name = "silero"
+
+
+def test_funasr_profile_refuses_an_engine_without_fsmn_frames():
+    with pytest.raises(ProfileError, match="funasr works only with the fsmn engine"):
+        get_profile("funasr").check_engine(OtherEngine())
+    PROFILES["precise"].check_engine(OtherEngine())  # scores are all it reads
+    with pytest.raises(ProfileError, match="unknown profile 'exact'"):
+        get_profile("exact")
+    assert tuple(PROFILES) == PROFILE_NAMES  # the command line's and job files' choices

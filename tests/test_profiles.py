@@ -1,0 +1,125 @@
+"""Profiles through every door: the API (load and per call), streaming, `segment`, `run` and its
+job TOML, the manifest's config hash; and the precise profile's quality on the shared data."""
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from segmenter.evaluation import Score, read_rttm, score
+from segmenter.profiles import PreciseOptions
+from segmenter.vad import Vad
+
+from .conftest import GOLDEN
+from .test_batch import SPEECH, rows
+from .test_batch import run as run_batch
+from .test_cli import run as run_cli
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CLIP = GOLDEN / "dev00_clean.flac"
+
+
+def assert_separate(found):
+    """Segments in order, none touching or overlapping its neighbour."""
+    for a, b in zip(found, found[1:], strict=False):
+        assert b.start - a.end >= 10, (a, b)
+
+
+def test_precise_per_call_and_at_load_agree(vad_int8):
+    default = vad_int8.segments(CLIP)
+    precise = vad_int8.segments(CLIP, profile="precise")
+    assert precise != default and len(precise) >= len(default)
+    assert_separate(precise)
+    assert vad_int8.segments(CLIP, profile="funasr") == default  # the default is funasr
+    loaded = Vad.load(profile="precise", pad_ms=0)
+    assert loaded.settings() == PreciseOptions(pad_ms=0)
+    assert loaded.segments(CLIP) == vad_int8.segments(CLIP, profile="precise", pad_ms=0)
+    assert loaded.segments(CLIP, profile="funasr") == default
+
+
+def test_precise_streams_block_size_invariant(vad_int8):
+    samples = sf.read(CLIP, dtype="float32")[0]
+    whole = vad_int8.segments(samples, profile="precise")
+    for block in (160, 1234, 16000, 99991):
+        stream = vad_int8.stream(profile="precise")
+        found = []
+        for at in range(0, len(samples), block):
+            found += stream.feed(samples[at : at + block])
+        assert found + stream.finish() == whole, block
+    assert len(whole) > 3
+
+
+def test_document_names_the_profile_and_its_settings(vad_int8):
+    document = vad_int8.document(CLIP, profile="precise", min_silence_ms=300)
+    assert document["profile"] == "precise"
+    assert document["options"] == PreciseOptions(min_silence_ms=300).to_dict()
+    assert vad_int8.document(CLIP)["profile"] == "funasr"
+
+
+def test_segment_command_with_precise_settings():
+    done = run_cli("segment", str(CLIP), "--profile", "precise", "--precise-pad-ms", "0")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["profile"] == "precise" and document["options"]["pad_ms"] == 0
+    starts = [s["start"] for s in document["segments"]]
+    ends = [s["end"] for s in document["segments"]]
+    assert all(b - a >= 0.01 for a, b in zip(ends, starts[1:], strict=False))
+
+
+def test_precise_settings_without_the_profile_are_a_usage_error():
+    done = run_cli("segment", str(CLIP), "--precise-pad-ms", "0")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--precise-pad-ms" in done.stderr and "--profile precise" in done.stderr
+    done = run_cli("segment", str(CLIP), "--profile", "precise", "--max-end-silence-time", "300")
+    assert done.returncode == 2 and "max_end_silence_time" in done.stderr
+    done = run_cli("segment", str(CLIP), "--profile", "precise", "--precise-enter-threshold", "5")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--precise-enter-threshold" in done.stderr and "from 0 to 1" in done.stderr
+
+
+def test_job_profile_and_a_profile_change_redoes_files(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "a.wav", SPEECH[: 16000 * 20], 16000)
+    out = tmp_path / "out"
+    assert run_batch(src, "-o", out).returncode == 0
+    first = json.loads((out / "a.wav.json").read_text())
+    job = tmp_path / "job.toml"
+    job.write_text('inputs = ["in"]\nout = "out"\nprofile = "precise"\nprecise_pad_ms = 50\n')
+    assert run_batch("--job", job).returncode == 0
+    assert rows(out)["a.wav"]["attempts"] == 2  # the profile is in the config hash
+    second = json.loads((out / "a.wav.json").read_text())
+    assert first["profile"] == "funasr" and second["profile"] == "precise"
+    assert second["options"]["pad_ms"] == 50
+    assert run_batch("--job", job).returncode == 0
+    assert rows(out)["a.wav"]["attempts"] == 2  # same settings: nothing redone
+    assert run_batch("--job", job, "--precise-pad-ms", "20").returncode == 0
+    assert rows(out)["a.wav"]["attempts"] == 3  # a precise setting is in the hash too
+    job.write_text('inputs = ["in"]\nout = "out"\nprofile = "exact"\n')
+    done = run_batch("--job", job)
+    assert done.returncode == 2 and "profile must be one of funasr, precise" in done.stderr
+
+
+# measured by bench/tune_precise.py with the defaults (README, "Profiles"), less a small margin
+FLOORS = {"devset": 0.965, "ten": 0.93, "meeting": 0.92}
+GROUPS = {
+    "devset": ("devset", ("dev*.wav",)),
+    "ten": ("realset", ("ten_*.wav",)),
+    "meeting": ("realset", ("ami_*.wav", "pyannote_*.wav")),
+}
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data at {SHARED}")
+@pytest.mark.parametrize("group", FLOORS)
+def test_precise_quality_floor(vad_int8, group):
+    folder, patterns = GROUPS[group]
+    total = Score()
+    for pattern in patterns:
+        for wav in sorted((SHARED / folder).glob(pattern)):
+            found = vad_int8.segments(wav, profile="precise")
+            total += score(
+                read_rttm(wav.with_suffix(".rttm")), [(s.start / 1000, s.end / 1000) for s in found]
+            )
+    assert total.hit > 0
+    assert total.f1 >= FLOORS[group]
