@@ -45,7 +45,8 @@ RATE = 16000
 WIDEN_S = 0.3
 MERGE = ("--merge-for-asr", "30")
 PAD = ("--pad-ms", "200")
-FRESH = {"condition_on_previous_text": False}  # each window decoded without the last one's text
+GAP = ("--max-merge-gap-s", "5")
+FRESH = (("condition_on_previous_text", False),)  # each window decoded without the last's text
 
 
 @dataclass(frozen=True)
@@ -59,34 +60,31 @@ class Feed:
     packed: bool = False  # chunks joined into one stream, as vad_filter does with silero's
 
 
+def chunked(profile: str, args: tuple[str, ...], fresh: bool = True, packed: bool = False) -> Feed:
+    """segmenter's chunks with `args` (after the profile's own options), named after them."""
+    name = f"segmenter ({profile}) {' '.join(args)}"
+    name += ", packed" * packed + ", condition_on_previous_text=False" * fresh
+    profile_args = () if profile == "funasr" else ("--profile", profile)
+    return Feed(name, profile_args + args, FRESH if fresh else (), packed)
+
+
 FEEDS = (  # add segmenter profiles and engines here
     Feed("whole file"),
     Feed("faster-whisper vad_filter=True (silero)", whisper=(("vad_filter", True),)),
     Feed(
         "faster-whisper vad_filter=True, condition_on_previous_text=False",
-        whisper=(("vad_filter", True), *FRESH.items()),
+        None,
+        (("vad_filter", True), *FRESH),
     ),
-    Feed("segmenter (funasr) --merge-for-asr 30", MERGE),
-    Feed("segmenter (funasr) --merge-for-asr 30 --pad-ms 200", MERGE + PAD),
-    Feed(
-        "segmenter (funasr) --merge-for-asr 30 --pad-ms 200, condition_on_previous_text=False",
-        MERGE + PAD,
-        tuple(FRESH.items()),
-    ),
-    Feed("segmenter (funasr) --merge-for-asr 30 --pad-ms 200, packed", MERGE + PAD, packed=True),
-    Feed(
-        "segmenter (funasr) --merge-for-asr 30 --pad-ms 200, packed, "
-        "condition_on_previous_text=False",
-        MERGE + PAD,
-        tuple(FRESH.items()),
-        packed=True,
-    ),
-    Feed(
-        "segmenter (funasr) --merge-for-asr 30 --max-merge-gap-s 5 --pad-ms 200, "
-        "condition_on_previous_text=False",
-        MERGE + ("--max-merge-gap-s", "5") + PAD,
-        tuple(FRESH.items()),
-    ),
+    chunked("funasr", MERGE, fresh=False),
+    chunked("funasr", MERGE + PAD, fresh=False),
+    chunked("funasr", MERGE + PAD),
+    chunked("funasr", MERGE + PAD, fresh=False, packed=True),
+    chunked("funasr", MERGE + PAD, packed=True),
+    chunked("funasr", MERGE + GAP + PAD),
+    chunked("precise", MERGE + PAD),
+    chunked("precise", MERGE + PAD, packed=True),
+    chunked("precise", MERGE + GAP + PAD),
 )
 
 
