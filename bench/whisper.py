@@ -196,7 +196,7 @@ def segmenter_chunks(paths: list[Path], args: tuple[str, ...]) -> tuple[list[dic
         cmd = [str(SEGMENTER_BIN), "run", str(paths[0].parent), "-o", out, "--jobs", "1"]
         cmd += ["--quiet", "--settle-seconds", "0", "--formats", "json,whisper", *args]
         start = time.perf_counter()
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, capture_output=True)  # its summary is not the table
         seconds = time.perf_counter() - start
         docs = [json.loads((Path(out) / f"{p.name}.whisper.json").read_text()) for p in paths]
     return docs, seconds
