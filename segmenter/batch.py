@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ from tqdm import tqdm
 
 from .chunking import ChunkOptions
 from .discovery import discover
+from .engines import DEFAULT_ENGINE
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
-from .profiles import DEFAULT_PROFILE, get_profile
+from .profiles import DEFAULT_PROFILE, default_profile, get_profile
 from .report import write_report
 from .settings import check
 from .writers import TMP_PREFIX, output_base, write_formats
@@ -46,7 +48,9 @@ class BatchSettings:
     precision: str = "int8"
     runtime: str = "torch"  # or "onnx": onnxruntime, no torch in the workers
     model: str | None = None
-    profile: str = DEFAULT_PROFILE  # the decision; `overrides` are its settings
+    engine: str = DEFAULT_ENGINE  # fsmn, silero or fusion; model/precision/runtime are FSMN's
+    profile: str | None = None  # the decision (None: the engine's default); `overrides` are
+    # its settings
     overrides: dict[str, Any] = field(default_factory=dict)
     channel: int | None = None
     clips: bool = False
@@ -67,8 +71,8 @@ class BatchSettings:
     def result_config(self) -> dict[str, Any]:
         """The settings that change a recording's outputs."""
         files = resolve_model(self.model)
-        profile = get_profile(self.profile)
-        options = profile.defaults(files.config).with_overrides(**self.overrides)
+        profile = get_profile(self.profile or default_profile(self.engine))
+        options = profile.defaults(files.config, self.engine).with_overrides(**self.overrides)
         config = {
             "model": files.sha256,
             "precision": self.precision,
@@ -81,6 +85,8 @@ class BatchSettings:
         }
         if profile.name != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
             config["profile"] = profile.name
+        if self.engine != DEFAULT_ENGINE:  # likewise; the silero package's version counts
+            config["engine"] = [self.engine, version("silero-vad")]
         return config
 
     def __post_init__(self) -> None:
@@ -127,9 +133,11 @@ class Summary:
 _VADS: dict[tuple, Any] = {}
 
 
-def worker_vad(model: str | None, precision: str, runtime: str = "torch"):
+def worker_vad(
+    model: str | None, precision: str, runtime: str = "torch", engine: str = DEFAULT_ENGINE
+):
     """The model of this worker process, loaded once, the process set up to run it."""
-    key = (model, precision, runtime)
+    key = (model, precision, runtime, engine)
     if key not in _VADS:
         from threadpoolctl import threadpool_limits
 
@@ -137,7 +145,7 @@ def worker_vad(model: str | None, precision: str, runtime: str = "torch"):
 
         threadpool_limits(1)  # one BLAS thread too: workers share the cores, not each task
         steady_allocator()
-        _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime)
+        _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime, engine=engine)
     return _VADS[key]
 
 
@@ -149,7 +157,7 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
 
     start = time.perf_counter()
     try:
-        vad = worker_vad(settings.model, settings.precision, settings.runtime)
+        vad = worker_vad(settings.model, settings.precision, settings.runtime, settings.engine)
         document = vad.document(
             task.path,
             channel=settings.channel,

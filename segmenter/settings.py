@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engines import ENGINES
 from .model import PRECISIONS, RUNTIMES
 
 
@@ -158,6 +159,7 @@ JOB_RULES: dict[str, Rule] = {
     **{k: NUMBERS[k] for k in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds")},
     **{k: NUMBERS[k] for k in ("max_segment_s", "merge_for_asr", "max_merge_gap_s", "pad_ms")},
     **{k: NUMBERS[k] for k in DECISION_KEYS},
+    "engine": Text(ENGINES),
     "profile": Text(PROFILE_NAMES),
     **{k: NUMBERS[k] for k in PRECISE_KEYS},
 }

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import ModelError
+from ..model import ModelError, sha256_of
 from .base import FRAME_SAMPLES
 
 WINDOW = 512  # samples per window at 16 kHz
@@ -194,6 +194,16 @@ class SileroEngine:
 
         path = model_path()
         return cls(load_session(blocked_graph(path), threads), path, version("silero-vad"))
+
+    def info(self) -> dict[str, str]:
+        """What the per-file document says of this model: package version and graph checksum."""
+        return {
+            "engine": self.name,
+            "name": f"silero-vad {self.version}",
+            "sha256": sha256_of(self.path),
+            "precision": "fp32",
+            "runtime": "onnx",
+        }
 
     def score_stream(self) -> SileroStream:
         """A fresh stream: zero context and LSTM state, as silero-vad starts a recording."""

