@@ -285,8 +285,20 @@ class PreciseDecision:
 # bench/tune_precise.py --engine NAME (README, "Profiles").
 ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fsmn": {},
-    "silero": {},
-    "fusion": {},
+    "silero": {
+        "enter_threshold": 0.3,
+        "leave_threshold": 0.3,
+        "min_speech_ms": 200,
+        "min_silence_ms": 100,
+        "pad_ms": 100,
+    },
+    "fusion": {
+        "enter_threshold": 0.3,
+        "leave_threshold": 0.3,
+        "min_speech_ms": 300,
+        "min_silence_ms": 200,
+        "pad_ms": 50,
+    },
 }
 
 
