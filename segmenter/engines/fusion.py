@@ -7,7 +7,14 @@ That buffer is bounded by what one block gives (plus one feature batch or window
 output does not depend on the block sizes. At the end of a recording FSMN's last frames (its
 25 ms window does not fit) are missing; those frames take silero's score alone.
 
-The combination (`combine`) is chosen on the data by bench/tune_precise.py (README, "Profiles").
+The combination is the plain mean of the two scores. Chosen on the shared data: for each rule
+(silero alone, means weighted 0.3/0.5/0.7 toward FSMN, max, min) bench/tune_precise.py's grid and
+objective (the worst group's F1 with pooled recall >= 0.95, ranked by its mean over each point's
+grid neighbours) ran on the combined scores. Top point's worst-group F1 / plateau: silero alone
+0.931/0.929, FSMN weight 0.3 0.938/0.933, 0.5 0.940/0.934, 0.7 0.938/0.935, max 0.935/0.933,
+min 0.931/0.928 (FSMN alone: 0.931, README). The means tie within 0.001 on the plateau; the even
+one has the best point, and no weight to fit.
+The precise profile's defaults for this engine come from the same grid (README, "Profiles").
 """
 
 from __future__ import annotations
