@@ -148,6 +148,23 @@ def test_api_engine_at_load(silero):
         Vad.load(engine="fusion", profile="funasr")
 
 
+def test_serve_with_the_fusion_engine(fusion, tmp_path):
+    web = pytest.importorskip("segmenter.web", reason="the web extra is not installed")
+    service = web.Service(web.ServeSettings(engine="fusion", profile="precise"), web.Engine(fusion))
+    try:
+        view = service.segment(CLIP, 0, 60, "precise")
+        expected = [(s.start / 1000, s.end / 1000) for s in fusion.segments(CLIP)]
+        assert [(r[1], r[2]) for r in view.rows] == expected
+        page = web.build(service)
+        blocks = list(page.blocks.values())
+        radio = next(b for b in blocks if getattr(b, "elem_id", "") == "profile")
+        assert [c[0] for c in radio.choices] == ["precise"]  # funasr cannot read fused scores
+        texts = [getattr(b, "value", "") for b in blocks]
+        assert any("FSMN-VAD + silero-vad" in str(t) for t in texts)
+    finally:
+        service.workspace.close()
+
+
 # measured by bench/quality.py (README, "Profiles"), less a small margin
 FLOORS = {
     "silero": {"devset": 0.0, "ten": 0.0, "meeting": 0.0},
