@@ -91,7 +91,7 @@ class BatchSettings:
 
     def __post_init__(self) -> None:
         """The numbers checked as on the command line (settings.py), for library callers."""
-        for name in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds"):
+        for name in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds", "engine"):
             if getattr(self, name) is not None:
                 check(name, getattr(self, name))
 
