@@ -42,6 +42,7 @@ class VadStream:
 
     def __init__(self, vad: Vad, options: VadOptions | PreciseOptions, keep_scores: bool = False):
         self.profile = profile_of(options)
+        self.decision = self.profile.start(options, vad.engine)  # refuses an engine it can't read
         # FunASR's options name the network outputs that are silence; other profiles keep the
         # model's own
         sil_pdf_ids = getattr(options, "sil_pdf_ids", None)
@@ -49,7 +50,6 @@ class VadStream:
         self.frames = frame_stream(
             engine.score_stream(sil_pdf_ids) if sil_pdf_ids else engine.score_stream()
         )
-        self.decision = self.profile.start(options, vad.engine)
         self.scores: list[np.ndarray] | None = [] if keep_scores else None
 
     def speech_scores(self) -> np.ndarray | None:
