@@ -56,7 +56,7 @@ class PreciseOptions:
     )
     min_silence_ms: int = field(default=200, metadata={"help": "shorter pauses are bridged"})
     pad_ms: int = field(
-        default=30, metadata={"help": "added on each side, within the file and the gap"}
+        default=0, metadata={"help": "added on each side, within the file and the gap"}
     )
     max_single_segment_time: int = field(
         default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
@@ -285,19 +285,13 @@ class PreciseDecision:
 # bench/tune_precise.py --engine NAME (README, "Profiles").
 ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fsmn": {},
-    "silero": {
-        "enter_threshold": 0.3,
-        "leave_threshold": 0.3,
-        "min_speech_ms": 200,
-        "min_silence_ms": 100,
-        "pad_ms": 100,
-    },
+    "silero": {"enter_threshold": 0.3, "leave_threshold": 0.2, "pad_ms": 30},
     "fusion": {
         "enter_threshold": 0.3,
         "leave_threshold": 0.3,
         "min_speech_ms": 300,
-        "min_silence_ms": 200,
-        "pad_ms": 50,
+        "min_silence_ms": 100,
+        "floor_quantile": 10.0,
     },
 }
 
