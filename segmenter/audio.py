@@ -10,13 +10,20 @@ drop encoder delay and padding (MP3 LAME tags, AAC edit lists).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
+import logging
 import os
+import re
 import struct
 import subprocess
+import sys
+import tempfile
+import threading
 import warnings
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +33,11 @@ import soxr
 
 SAMPLE_RATE = 16000
 FFMPEG_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
+# what libmpg123 prints about an MP3 (inside libsndfile, straight to fd 2)
+MPG123_CHATTER = re.compile(rb"^(Warning|Note|Error): |^\[[^\]]*mpg123[^\]]*\] ", re.MULTILINE)
+
+log = logging.getLogger("segmenter.audio")
+_FD2_SWAP = threading.Lock()  # held while fd 2 is away (see _mpg123_muted)
 
 
 class AudioError(Exception):
@@ -50,13 +62,64 @@ def open_audio(
     path = Path(path)
     _check_file(path)
     try:
-        handle = sf.SoundFile(str(path))
+        with _mpg123_muted():
+            handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         libsndfile_reason = str(exc).split(": ", 1)[-1].rstrip(".")
         if "data' chunk" in libsndfile_reason or "truncated" in libsndfile_reason.lower():
             raise AudioError(f"{path}: truncated WAV header ({libsndfile_reason})") from None
         return FfmpegStream(path, channel, block_seconds, libsndfile_reason)
-    return SoundFileStream(path, handle, channel, block_seconds)
+    guessed = handle.format == "MP3" and not _has_length_tag(path)
+    if guessed and _which("ffmpeg"):
+        handle.close()  # libsndfile would stop at its guess of the length
+        return FfmpegStream(path, channel, block_seconds, "an MP3 without a length tag")
+    return SoundFileStream(path, handle, channel, block_seconds, exact_length=not guessed)
+
+
+def _has_length_tag(path: Path) -> bool:
+    """Whether an MP3's first frame is a Xing, Info or VBRI tag that gives its length.
+
+    Without one libsndfile guesses the length from the first frame's bitrate and reads no
+    further: a VBR file can lose most of its audio (16.5 s of 60 s measured), silently.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag (sizes are 7-bit)
+            size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
+        else:
+            fh.seek(0)
+        data = fh.read(1 << 14)
+    sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] >= 0xE0), None)
+    first_frame = data[sync : sync + 200] if sync is not None else b""
+    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+@contextmanager
+def _mpg123_muted() -> Iterator[None]:
+    """libmpg123 (inside libsndfile) prints warnings about a damaged MP3 straight to fd 2.
+
+    For the length of the call fd 2 goes to a temporary file. libmpg123's lines go to the
+    debug log (what matters about the file, such as where it ends, is checked here and
+    reported); anything else, another thread's output or a real error, goes back to stderr.
+    One thread at a time: two interleaved swaps of fd 2 could leave it on a deleted file.
+    """
+    with _FD2_SWAP, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured = sink.read()
+    for line in captured.splitlines(keepends=True):
+        if MPG123_CHATTER.match(line):
+            log.debug("libmpg123: %s", line.decode("utf-8", "replace").strip())
+        else:
+            os.write(2, line)
 
 
 def _check_file(path: Path) -> None:
@@ -128,8 +191,16 @@ class AudioStream:
 class SoundFileStream(AudioStream):
     """libsndfile block reads, mixed down or one channel, resampled by soxr as a stream."""
 
-    def __init__(self, path: Path, handle: sf.SoundFile, channel: int | None, block_seconds):
+    def __init__(
+        self,
+        path: Path,
+        handle: sf.SoundFile,
+        channel: int | None,
+        block_seconds: float,
+        exact_length: bool = True,
+    ):
         self.path, self._file, self._channel = path, handle, channel
+        self._exact = exact_length  # False: the length is libsndfile's guess, not the header's
         f = handle
         self.info = AudioInfo(
             str(path), f.frames / f.samplerate, f.samplerate, f.channels, f"{f.format} {f.subtype}"
@@ -139,6 +210,7 @@ class SoundFileStream(AudioStream):
             self.close()
             raise AudioError(f"{path}: no audio samples")
         self._block = max(1, int(block_seconds * f.samplerate))
+        self._muted = _mpg123_muted if f.format == "MP3" else nullcontext
 
     def close(self) -> None:
         self._file.close()
@@ -146,28 +218,47 @@ class SoundFileStream(AudioStream):
     def __iter__(self) -> Iterator[np.ndarray]:
         rate = self._file.samplerate
         resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1)
-        read, channels = 0, self._file.channels
+        channels = self._file.channels
         mean = np.full(channels, 1.0 / channels, np.float32)  # a product: 7x faster than .mean
+        for block in self._blocks():
+            if self._channel is not None or channels == 1:
+                mono = np.ascontiguousarray(block[:, self._channel or 0])
+            else:
+                mono = block @ mean
+            yield mono if resampler is None else resampler.resample_chunk(mono)
+        if resampler is not None:
+            yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        """The frames libsndfile really decodes, until the length its header declares.
+
+        Not `SoundFile.blocks`: past the real end of a cut MP3 that one yields its last buffer
+        again and again, which would be segmented as audio that is not there. Where the length
+        was only guessed, a shorter stream is the true length, not a failure.
+        """
+        read, frames, rate = 0, self._file.frames, self._file.samplerate
         try:
-            for block in self._file.blocks(self._block, dtype="float32", always_2d=True):
+            while read < frames:
+                want = min(self._block, frames - read)
+                with self._muted():
+                    block = self._file.read(want, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
                 read += len(block)
-                if self._channel is not None or channels == 1:
-                    mono = np.ascontiguousarray(block[:, self._channel or 0])
-                else:
-                    mono = block @ mean
-                yield mono if resampler is None else resampler.resample_chunk(mono)
+                yield block
         except (sf.LibsndfileError, RuntimeError) as exc:
             reason = str(exc).rstrip(".")
             raise AudioError(
                 f"{self.path}: decoding stopped ({reason}): damaged, or changed while being read"
             ) from None
-        if read < self._file.frames:
+        if read < frames and not self._exact:
+            self.info = dataclasses.replace(self.info, duration=read / rate)
+        elif read < frames:
             raise AudioError(
-                f"{self.path}: file ended early, at {read / rate:.2f} s of"
-                f" {self._file.frames / rate:.2f} s: changed while being read"
+                f"{self.path}: file ended early: it ends at {read / rate:.2f} s of the"
+                f" {frames / rate:.2f} s its header declares (truncated, damaged, or changed"
+                " while being read)"
             )
-        if resampler is not None:
-            yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 def _check_channel(path: Path, channel: int | None, channels: int) -> None:
@@ -267,12 +358,15 @@ class FfmpegStream(AudioStream):
             raise AudioError(f"{self.path}: ffmpeg failed while decoding ({reason})")
         if total == 0:
             raise AudioError(f"{self.path}: no audio samples")
+        # the probed duration is the container's claim (or a bitrate estimate): keep what decoded
+        self.info = dataclasses.replace(self.info, duration=total / SAMPLE_RATE)
 
 
 def _which(program: str) -> str | None:
     """Find a program on PATH the way pydub finds ffmpeg."""
     with warnings.catch_warnings():  # pydub imports audioop, deprecated in Python 3.12
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Couldn't find ffmpeg": ours says it
         from pydub.utils import which
 
     return which(program)

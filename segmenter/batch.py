@@ -13,6 +13,8 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
 from .chunking import ChunkOptions
-from .discovery import discover
+from .discovery import check_out, check_roots, discover
 from .engines import DEFAULT_ENGINE
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
@@ -105,27 +107,51 @@ class Task:
     clips_dir: str | None
 
 
+SHOWN_FAILURES = 5  # the summary names this many failed files, then says where the rest are
+
+
 @dataclass
 class Summary:
+    """What a run did, for the lines printed at its end (cron mails them)."""
+
     done: int = 0
     skipped: int = 0
-    failed: int = 0
     audio_s: float = 0.0
     speech_s: float = 0.0
     wall_s: float = 0.0
     unsettled: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    out: str = "OUT"
+    settle_seconds: float = 5.0
+
+    @property
+    def failed(self) -> int:
+        """Recordings of this run's inputs that are failed now (this run's or not retried)."""
+        return len(self.failures)
 
     def lines(self) -> list[str]:
-        rate = (
-            f"{self.audio_s / self.wall_s:.0f}x real time" if self.wall_s and self.audio_s else ""
-        )
-        return [
-            f"files: {self.done} done, {self.skipped} skipped (already done),"
-            f" {self.failed} failed"
-            + (f", {self.unsettled} still changing" if self.unsettled else ""),
+        """Counts, hours, the failed files (a few, then where the list is) and a settle hint."""
+        counts = f"{self.done} done, {self.skipped} already done, {self.failed} failed"
+        if self.unsettled:
+            counts += f", {self.unsettled} still changing (left for the next run)"
+        rate = self.audio_s / self.wall_s if self.wall_s else 0.0
+        lines = [
+            f"files: {counts}",
             f"audio: {self.audio_s / 3600:.3f} h, speech: {self.speech_s / 3600:.3f} h,"
-            f" wall: {self.wall_s:.1f} s {rate}".rstrip(),
+            f" in {self.wall_s:.1f} s" + (f" ({rate:.0f}x real time)" if rate else ""),
         ]
+        lines += [f"failed: {name}: {why}" for name, why in self.failures[:SHOWN_FAILURES]]
+        if len(self.failures) > SHOWN_FAILURES:
+            lines.append(
+                f"... and {len(self.failures) - SHOWN_FAILURES} more failed:"
+                f" `segmenter status {self.out}` lists them all, as does {self.out}/segmenter.log"
+            )
+        if self.unsettled and self.unsettled > self.done + self.failed:
+            lines.append(
+                f"hint: {self.unsettled} file(s) changed in the last {self.settle_seconds:g} s"
+                " (still being copied?); a later run takes them, or --settle-seconds 0 now"
+            )
+        return lines
 
 
 # -- worker side ----------------------------------------------------------------------------------
@@ -139,14 +165,27 @@ def worker_vad(
     """The model of this worker process, loaded once, the process set up to run it."""
     key = (model, precision, runtime, engine)
     if key not in _VADS:
-        from threadpoolctl import threadpool_limits
+        from .vad import Vad, one_core_process
 
-        from .vad import Vad, steady_allocator
-
-        threadpool_limits(1)  # one BLAS thread too: workers share the cores, not each task
-        steady_allocator()
+        one_core_process()  # workers share the cores, not each task
         _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime, engine=engine)
     return _VADS[key]
+
+
+def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """Loky worker start: exit as soon as the coordinator `parent` is gone.
+
+    loky does not stop its workers when the coordinator is killed (kill -9, OOM): they would
+    finish their files beside the run that resumes the batch. A thread polls the parent pid
+    (PR_SET_PDEATHSIG would fire when the joblib thread that started the worker ends).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
@@ -194,6 +233,8 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     """Run a batch; returns its summary and exit code (0 all done, 1 some failed)."""
     began = time.perf_counter()
     out = settings.out
+    check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
+    check_out(out)
     with OutputLock(out):
         handler = _log_to(out / "segmenter.log")
         try:
@@ -233,9 +274,17 @@ def cluster(settings: BatchSettings) -> Iterator[None]:
 def _run_locked(settings: BatchSettings) -> Summary:
     for stale in settings.out.rglob(f"{TMP_PREFIX}*"):  # left by a killed run, never outputs
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    found = discover(settings.inputs, settings.include, settings.exclude, settings.settle_seconds)
+    found = discover(
+        settings.inputs, settings.include, settings.exclude, settings.settle_seconds, settings.out
+    )
+    for path in found.unsettled:
+        log.info("%s: still changing, left for the next run", path)
     manifest = Manifest.open(settings.out)
-    summary = Summary(unsettled=len(found.unsettled))
+    summary = Summary(
+        unsettled=len(found.unsettled),
+        out=str(settings.out),
+        settle_seconds=settings.settle_seconds,
+    )
     try:
         config = config_hash(settings.result_config())
         todo, summary.skipped = manifest.plan(
@@ -246,9 +295,12 @@ def _run_locked(settings: BatchSettings) -> Summary:
         if todo:
             with cluster(settings):
                 _process(todo, settings, manifest, summary)
-        still_failed = manifest.status()["failures"]
-        wanted = {s.rel for s in found.sources}
-        summary.failed = sum(1 for f in still_failed if f["file"] in wanted)
+        paths = {s.rel: f"{s.path.absolute()}: " for s in found.sources}
+        summary.failures = [  # the reason without the path it starts with: the name is beside it
+            (f["file"], (f["error"] or "").removeprefix(paths[f["file"]]))
+            for f in manifest.status()["failures"]
+            if f["file"] in paths
+        ]
     finally:
         manifest.close()
     return summary
@@ -303,7 +355,12 @@ def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) ->
         # every thread of the cluster; the scheduler queues the tasks and hides its round trips
         config, n_jobs, ahead = parallel_config(backend="dask"), -1, "all"
     else:  # a dead loky worker loses what it was given: give each only what it runs
-        config = parallel_config(backend=settings.backend, inner_max_num_threads=1)
+        config = parallel_config(
+            backend=settings.backend,
+            inner_max_num_threads=1,
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
         n_jobs, ahead = settings.jobs, "n_jobs"
     with config:
         parallel = Parallel(
@@ -345,6 +402,8 @@ def _record(result, settings, manifest, summary, progress) -> None:
         outputs = _write_outputs(settings, rel, document)
         if result["clips"]:
             outputs.append(Path(rel + ".clips").as_posix() + "/")
+        elif not settings.clips:
+            _drop_stale_clips(settings.out, rel)
         audio = document["audio"]["duration"]
         speech = document["speech_duration"]
         manifest.done(
@@ -363,6 +422,22 @@ def _record(result, settings, manifest, summary, progress) -> None:
         log.info("%s: %d segments, %.1f s audio", rel, len(document["segments"]), audio)
     progress.set_postfix_str(f"{summary.audio_s / 3600:.2f} h audio", refresh=False)
     progress.update(1)
+
+
+def _drop_stale_clips(out: Path, rel: str) -> None:
+    """Clips an earlier run with --clips left for a file now redone without them.
+
+    Renamed under a temporary name first (one rename: a reader sees the whole folder or none,
+    and a run killed while deleting leaves only what the next run sweeps), then deleted.
+    """
+    base = output_base(out, rel)
+    folder = base.with_name(base.name + ".clips")
+    if not folder.is_dir():
+        return
+    doomed = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
+    os.replace(folder, doomed / folder.name)
+    shutil.rmtree(doomed)
+    log.info("%s: removed the clips of an earlier run with --clips", rel)
 
 
 def _write_outputs(settings: BatchSettings, rel: str, document: dict[str, Any]) -> list[str]:

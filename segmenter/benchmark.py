@@ -69,12 +69,9 @@ def _model_bytes(vad) -> int:
 
 def measure(runtime: str, precision: str, model: str | None, audio: str) -> dict:
     """Load and run one configuration in this process; its measurements."""
-    from threadpoolctl import threadpool_limits
+    from .vad import Vad, one_core_process
 
-    from .vad import Vad, steady_allocator
-
-    threadpool_limits(1)  # set up as a batch worker is, so the numbers are a worker's
-    steady_allocator()
+    one_core_process()  # set up as a batch worker is, so the numbers are a worker's
     start = time.perf_counter()
     vad = Vad.load(model or None, precision=precision, threads=1, runtime=runtime)
     loaded = time.perf_counter()

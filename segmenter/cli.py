@@ -16,15 +16,19 @@ from typing import Any, NoReturn
 from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
+from .discovery import check_out
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
+from .options import VadOptions
 from .profiles import PreciseOptions, default_profile, get_profile
 from .profiles.base import ProfileError
 from .profiles.precise import PRECISE
 from .settings import (
     DECISION_KEYS,
+    FUNASR_KEYS,
     JOB_RULES,
+    NUMBERS,
     PRECISE_KEYS,
     PROFILE_NAMES,
     parse_as,
@@ -95,12 +99,35 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="FunASR's longest segment in ms, 1000-3600000 (default 60000); every profile's",
     )
+    add_funasr_arguments(parser)
     for old, new in (
         ("--max-end-silence", "--max-end-silence-time"),
         ("--max-segment", "--max-single-segment-time"),
     ):
         parser.add_argument(old, action=Renamed, new=new, default=argparse.SUPPRESS)
     add_profile_arguments(parser)
+
+
+def add_funasr_arguments(parser: argparse.ArgumentParser) -> None:
+    """An option under FunASR's own name for each other setting of the funasr profile."""
+    helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(VadOptions)}
+    defaults = VadOptions()
+    for key in FUNASR_KEYS:
+        if key == "max_end_silence_time":  # defined above, with its own help
+            continue
+        option, default = "--" + key.replace("_", "-"), getattr(defaults, key)
+        if key == "dynamic_silence":
+            parser.add_argument(
+                option, action=argparse.BooleanOptionalAction, help=f"{helps[key]} (default on)"
+            )
+            continue
+        rule = NUMBERS[key]
+        parser.add_argument(
+            option,
+            type=parse_as(key),
+            metavar="MS" if rule.unit == "ms" else "VALUE",
+            help=f"{helps[key]}; {rule.describe()} (funasr profile; default {default})",
+        )
 
 
 def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +211,17 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def require_runtime(runtime: str | None) -> None:
+    """A runtime whose package is missing is a usage error before any file is touched."""
+    if runtime == "onnx":
+        from .onnx_network import ONNX_HINT, import_onnxruntime
+
+        try:
+            import_onnxruntime()
+        except ImportError:
+            raise UsageError(ONNX_HINT) from None
+
+
 def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
     """Formats and chunking from command-line or job values (popped from `values`)."""
     formats = values.pop("formats", None) or "json,rttm"
@@ -202,10 +240,15 @@ def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
     return names, chunking
 
 
-def decision_overrides(values: dict) -> dict[str, int]:
-    """The decision settings users tune most (FunASR's names), when given; popped from values."""
+def decision_overrides(values: dict, profile: str) -> dict[str, Any]:
+    """FunASR's decision settings given (popped from values); only funasr reads all of them."""
     given = {k: values.pop(k, None) for k in DECISION_KEYS}
-    return {k: v for k, v in given.items() if v is not None}
+    given = {k: v for k, v in given.items() if v is not None}
+    foreign = [k for k in given if k in FUNASR_KEYS]
+    if foreign and profile != "funasr":
+        names = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise UsageError(f"{names}: settings of the funasr profile, not of --profile {profile}")
+    return given
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -363,19 +406,24 @@ def add_run_parser(commands) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .vad import Vad, steady_allocator  # torch is imported only where the model runs
+    from .vad import Vad, one_core_process  # torch is imported only where the model runs
 
-    steady_allocator()
+    one_core_process()
     values = vars(args).copy()
     formats, chunking = output_settings(values)
     engine, profile, precise = engine_settings(values)
+    overrides = decision_overrides(values, profile) | precise
+    if not Path(args.file).exists():
+        raise UsageError(f"input not found: {args.file}")
+    require_runtime(args.runtime)
+    if args.formats:
+        check_out(args.out or Path("."))
     vad = Vad.load(
         args.model,
         precision=args.precision or "int8",
         runtime=args.runtime or "torch",
         engine=engine,
     )
-    overrides = decision_overrides(values) | precise
     document = vad.document(
         args.file, channel=args.channel, chunking=chunking, profile=profile, **overrides
     )
@@ -401,8 +449,8 @@ def batch_settings(args: argparse.Namespace):
     values.update(given)
     if not values.get("inputs") or not values.get("out"):
         raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
-    overrides = decision_overrides(values)
     engine, profile, precise = engine_settings(values)
+    overrides = decision_overrides(values, profile)
     values["out"] = Path(values["out"])
     formats, chunking = output_settings(values)
     return BatchSettings(
@@ -423,9 +471,9 @@ def run_batch(args: argparse.Namespace) -> int:
     from .batch import run
 
     settings = batch_settings(args)
+    require_runtime(settings.runtime)
     summary, code = run(settings)
-    if not settings.quiet:
-        print("\n".join(summary.lines()))
+    print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
 
 
@@ -479,6 +527,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.out is not None:
         require_manifest(args.out)
     engine, profile, precise = engine_settings(vars(args).copy())
+    page = ("max_end_silence_time", "max_single_segment_time")  # the page's own controls
+    funasr = {k: v for k in FUNASR_KEYS if k not in page and (v := getattr(args, k)) is not None}
     settings = ServeSettings(
         engine=engine,
         out=args.out,
@@ -492,6 +542,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_single_segment_time=args.max_single_segment_time,
         profile=profile,
         precise=precise,
+        funasr=funasr,
     )
     serve(settings)
     return EXIT_OK

@@ -6,11 +6,13 @@ place, so a batch killed at any moment resumes without losing or redoing finishe
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,9 +52,17 @@ def now() -> str:
 
 
 def fingerprint(path: Path, size: int) -> str:
-    """blake2b of the size, the first and the last 64 KiB: cheap, and catches rewrites."""
+    """blake2b of the size, the first and the last 64 KiB: cheap, and catches rewrites.
+
+    Opened without blocking and refused unless a regular file: a FIFO named `x.wav` would
+    otherwise wait for a writer forever, with OUT locked.
+    """
     digest = hashlib.blake2b(str(size).encode(), digest_size=16)
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with open(fd, "rb") as fh:
         digest.update(fh.read(FINGERPRINT_BYTES))
         if size > FINGERPRINT_BYTES:
             fh.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))

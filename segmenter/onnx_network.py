@@ -10,16 +10,22 @@ from pathlib import Path
 
 import numpy as np
 
+ONNX_HINT = "the onnx runtime needs onnxruntime: pip install 'segmenter[onnx]'"
+
+
+def import_onnxruntime():
+    """The onnxruntime module; ImportError with the pip install hint where it is missing."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError(f"{ONNX_HINT} ({exc})") from None
+    return onnxruntime
+
 
 def load_session(path: Path | bytes, threads: int | None = 1):
     """An onnxruntime CPU session of a file or a serialized graph; `threads` intra-op threads
     (None: onnxruntime's default)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise RuntimeError(
-            f"the onnx runtime needs onnxruntime (pip install 'segmenter[onnx]'): {exc}"
-        ) from None
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads

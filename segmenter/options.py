@@ -40,29 +40,67 @@ class VadOptions:
     """
 
     sample_rate: int = 16000
-    detect_mode: int = 1  # 1: many utterances; 0: stop after the first one
+    detect_mode: int = field(
+        default=1, metadata={"help": "1: many utterances; 0: stop after the first one"}
+    )
     max_end_silence_time: int = 800
-    max_start_silence_time: int = 3000  # only in detect_mode 0
-    window_size_ms: int = 200
-    sil_to_speech_time_thres: int = 150
-    speech_to_sil_time_thres: int = 150
-    speech_2_noise_ratio: float = 1.0
-    do_extend: int = 1
-    lookback_time_start_point: int = 200
-    lookahead_time_end_point: int = 100
+    max_start_silence_time: int = field(
+        default=3000, metadata={"help": "leading silence that ends detection (detect_mode 0 only)"}
+    )
+    window_size_ms: int = field(
+        default=200, metadata={"help": "window of frames the speech/silence vote is taken over"}
+    )
+    sil_to_speech_time_thres: int = field(
+        default=150, metadata={"help": "speech in the window that starts speech"}
+    )
+    speech_to_sil_time_thres: int = field(
+        default=150, metadata={"help": "silence in the window that starts silence"}
+    )
+    speech_2_noise_ratio: float = field(
+        default=1.0, metadata={"help": "exponent on the silence posterior before the comparison"}
+    )
+    do_extend: int = field(
+        default=1, metadata={"help": "1: widen segments by the lookback and lookahead; 0: do not"}
+    )
+    lookback_time_start_point: int = field(
+        default=200, metadata={"help": "how far a segment's start is moved back"}
+    )
+    lookahead_time_end_point: int = field(
+        default=100, metadata={"help": "how far a segment's end is moved on"}
+    )
     max_single_segment_time: int = 60000
-    snr_thres: float = -100.0
-    noise_frame_num_used_for_snr: int = 100
-    decibel_thres: float = -100.0
-    speech_noise_thres: float = 0.6
-    fe_prior_thres: float = 1e-4
+    snr_thres: float = field(
+        default=-100.0,
+        metadata={"help": "frames under this SNR against the running noise level are silence"},
+    )
+    noise_frame_num_used_for_snr: int = field(
+        default=100, metadata={"help": "frames the running noise level averages over"}
+    )
+    decibel_thres: float = field(
+        default=-100.0, metadata={"help": "frames quieter than this are silence"}
+    )
+    speech_noise_thres: float = field(
+        default=0.6,
+        metadata={"help": "speech if P(speech) >= P(silence) + this (fixed: schedule off)"},
+    )
+    fe_prior_thres: float = field(
+        default=1e-4, metadata={"help": "FunASR's prior threshold (kept for its config; no effect)"}
+    )
     sil_pdf_ids: tuple[int, ...] = (0,)
     frame_in_ms: int = 10
     frame_length_ms: int = 25
-    dynamic_silence: bool = True
+    dynamic_silence: bool = field(
+        default=True,
+        metadata={"help": "FunASR 1.4's end silence by segment age, 2000 down to 100 ms"},
+    )
     silence_schedule: tuple[tuple[float, int], ...] = field(default=FUNASR_SILENCE_SCHEDULE)
-    schedule_speech_noise_thres: float = 0.5
-    schedule_chunk_ms: int = 60000
+    schedule_speech_noise_thres: float = field(
+        default=0.5, metadata={"help": "the speech/silence threshold while the schedule is on"}
+    )
+    schedule_chunk_ms: int = field(
+        default=60000,
+        metadata={"help": "how often the schedule is re-read (FunASR's offline chunk)"},
+    )
 
     @classmethod
     def from_config(cls, model_conf: dict[str, Any]) -> VadOptions:
@@ -77,8 +115,8 @@ class VadOptions:
         """A copy with some settings replaced; unknown names raise TypeError.
 
         A fixed end silence or threshold, given without `dynamic_silence`, turns the schedule
-        off: the caller asked for that value to hold. The two settings users tune most are
-        range-checked (SettingError, a ValueError), as on the command line.
+        off: the caller asked for that value to hold. Every setting the command line offers is
+        range-checked (SettingError, a ValueError) by the same rule as there.
         """
         if not overrides:
             return self

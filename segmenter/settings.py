@@ -111,6 +111,26 @@ class Flag:
 
 Rule = Number | Text | Texts | Flag
 
+# FunASR's other decision settings (VadOptions in segmenter/options.py), for --profile funasr
+_FUNASR_NUMBERS: dict[str, Number] = {
+    "speech_noise_thres": Number(whole=False, low=-1, high=1),
+    "schedule_speech_noise_thres": Number(whole=False, low=-1, high=1),
+    "speech_2_noise_ratio": Number(whole=False, low=0, high=10),
+    "window_size_ms": Number(whole=True, low=10, high=10000, unit="ms"),
+    "sil_to_speech_time_thres": Number(whole=True, low=10, high=10000, unit="ms"),
+    "speech_to_sil_time_thres": Number(whole=True, low=10, high=10000, unit="ms"),
+    "lookback_time_start_point": Number(whole=True, low=0, high=10000, unit="ms"),
+    "lookahead_time_end_point": Number(whole=True, low=0, high=10000, unit="ms"),
+    "max_start_silence_time": Number(whole=True, low=0, high=3600000, unit="ms"),
+    "detect_mode": Number(whole=True, low=0, high=1),
+    "do_extend": Number(whole=True, low=0, high=1),
+    "snr_thres": Number(whole=False, low=-100, high=100, unit="dB"),
+    "decibel_thres": Number(whole=False, low=-100, high=100, unit="dB"),
+    "noise_frame_num_used_for_snr": Number(whole=True, low=1, high=100000),
+    "fe_prior_thres": Number(whole=False, low=0, high=1),
+    "schedule_chunk_ms": Number(whole=True, low=15000, high=3600000, unit="ms"),
+}
+
 NUMBERS: dict[str, Number] = {
     "jobs": Number(whole=True, low=1),
     "channel": Number(whole=True, low=0),
@@ -124,6 +144,7 @@ NUMBERS: dict[str, Number] = {
     # FunASR's own names, in ms: the ranges refuse a value in seconds given by mistake
     "max_end_silence_time": Number(whole=True, low=100, high=60000, unit="ms"),
     "max_single_segment_time": Number(whole=True, low=1000, high=3600000, unit="ms"),
+    **_FUNASR_NUMBERS,
     "port": Number(whole=True, low=1, high=65535),
     "max_upload_mb": Number(whole=False, low=0, above=True, unit="MB"),
     "seconds": Number(whole=False, low=1, high=86400, unit="seconds"),
@@ -140,7 +161,9 @@ NUMBERS: dict[str, Number] = {
     "precise_floor_window_ms": Number(whole=True, low=1000, high=600000, unit="ms"),
 }
 
-DECISION_KEYS = ("max_end_silence_time", "max_single_segment_time")
+# The funasr profile's settings (FunASR's names); the longest segment applies to every profile.
+FUNASR_KEYS = ("max_end_silence_time", *_FUNASR_NUMBERS, "dynamic_silence")
+DECISION_KEYS = (*FUNASR_KEYS, "max_single_segment_time")
 PRECISE_KEYS = tuple(k for k in NUMBERS if k.startswith("precise_"))
 PROFILE_NAMES = ("funasr", "precise")  # segmenter.profiles.PROFILES; a test keeps them equal
 
@@ -158,7 +181,8 @@ JOB_RULES: dict[str, Rule] = {
     **{k: Flag() for k in ("clips", "retry_failed", "force", "quiet", "report")},
     **{k: NUMBERS[k] for k in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds")},
     **{k: NUMBERS[k] for k in ("max_segment_s", "merge_for_asr", "max_merge_gap_s", "pad_ms")},
-    **{k: NUMBERS[k] for k in DECISION_KEYS},
+    **{k: NUMBERS[k] for k in DECISION_KEYS if k in NUMBERS},
+    "dynamic_silence": Flag(),
     "engine": Text(ENGINES),
     "profile": Text(PROFILE_NAMES),
     **{k: NUMBERS[k] for k in PRECISE_KEYS},

@@ -303,6 +303,18 @@ def steady_allocator() -> None:
     libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
 
 
+def one_core_process() -> None:
+    """Set this process up to run the engine on one core, as a batch worker is.
+
+    One BLAS thread (numpy's OpenBLAS would otherwise spin a thread per core beside the
+    engine's own) and glibc thresholds that keep the batch buffers mapped.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    steady_allocator()
+
+
 __all__ = [
     "SAMPLE_RATE",
     "FileResult",

@@ -57,6 +57,7 @@ class ServeSettings:
     max_single_segment_time: int | None = None
     profile: str = DEFAULT_PROFILE  # the page's starting profile
     precise: dict[str, Any] = field(default_factory=dict)  # the precise profile's settings
+    funasr: dict[str, Any] = field(default_factory=dict)  # funasr's, but the page's two controls
 
 
 def too_large(size: int, limit_mb: float) -> str:
@@ -142,7 +143,7 @@ class Service:
 
     @classmethod
     def start(cls, settings: ServeSettings) -> Service:
-        """Load the server's one model, with the precise profile's settings it was given."""
+        """Load the server's one model, with the profiles' settings it was given."""
         vad = Vad.load(
             settings.model,
             precision=settings.precision,
@@ -150,6 +151,7 @@ class Service:
             engine=settings.engine,
         )
         vad.defaults["precise"] = vad.settings("precise", **settings.precise)
+        vad.defaults["funasr"] = vad.settings("funasr", **settings.funasr)
         return cls(settings, Engine(vad))
 
     # -- File tab ----------------------------------------------------------------------------

@@ -15,6 +15,15 @@ SEGMENTER = str(Path(sys.executable).parent / "segmenter")  # the venv's console
 BATCH_SAMPLES = ("standup_meeting.wav", "phone_interview_8k.wav")
 
 
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def vad_fp32() -> Vad:
     return Vad.load(precision="fp32")

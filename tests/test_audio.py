@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from segmenter.audio import AudioError, FfmpegStream, open_audio
+from segmenter.audio import AudioError, FfmpegStream, _mpg123_muted, open_audio
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, SEGMENTER, alive
 
 SOURCE = GOLDEN / "dev01_pink20db.flac"  # 60 s, six segments, pink noise at 20 dB
 BLACK_VIDEO = ["-f", "lavfi", "-i", "color=c=black:s=160x120:r=5"]
@@ -213,14 +213,6 @@ def test_ffmpeg_missing(converted, monkeypatch):
 # -- the ffmpeg subprocess never outlives its reader --------------------------------------------
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_ffmpeg_failing_halfway(converted):
     stream = open_audio(converted["aac.m4a"], block_seconds=1)
     assert isinstance(stream, FfmpegStream)
@@ -298,3 +290,72 @@ def test_three_hour_flac_reads_in_flat_memory(tmp_path):
     short = peak_rss_mb(tmp_path / "3min.flac", 180)
     long = peak_rss_mb(tmp_path / "3h.flac", 3 * 3600)
     assert long - short < 30, (short, long)
+
+
+# -- truncated files: never a repeated block, the duration is what decodes ----------------------
+
+SAMPLE_MP3 = Path(__file__).parents[1] / "samples" / "mandarin_review.mp3"  # 60 s, Xing header
+
+
+def test_truncated_mp3_fails_instead_of_repeating_its_last_block(tmp_path):
+    """libsndfile's block reader repeats its last buffer past the end of a cut MP3."""
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(SAMPLE_MP3.read_bytes()[:240000])
+    with (
+        pytest.raises(AudioError, match=r"ends at 29\.9\d s of the 60\.0\d s") as error,
+        open_audio(cut) as audio,
+    ):
+        list(audio)
+    assert "\n" not in str(error.value)
+
+
+def test_truncated_m4a_gives_the_duration_that_decodes(tmp_path):
+    """ffmpeg's probed duration is the container's claim; the document has what decoded."""
+    whole, cut = tmp_path / "whole.m4a", tmp_path / "cut.m4a"
+    cmd = ["ffmpeg", "-v", "error", "-i", str(SAMPLE_MP3), "-c:a", "aac", "-b:a", "64k"]
+    subprocess.run([*cmd, "-movflags", "+faststart", str(whole)], check=True)
+    cut.write_bytes(whole.read_bytes()[:250000])
+    with open_audio(cut) as audio:
+        decoded = sum(len(block) for block in audio) / 16000
+        assert audio.info.duration == decoded
+    assert 25 < decoded < 35
+
+
+def test_libmpg123_chatter_stays_off_the_terminal(tmp_path):
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(SAMPLE_MP3.read_bytes()[:240000])  # libmpg123: "Warning: Xing stream size"
+    done = subprocess.run(
+        [SEGMENTER, "segment", str(cut)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("segmenter: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_muting_libmpg123_keeps_everything_else_on_stderr(capfd):
+    with _mpg123_muted():
+        os.write(2, b"Warning: Xing stream size off by more than 1%\n")
+        os.write(2, b"something else went wrong\n")
+    assert capfd.readouterr().err == "something else went wrong\n"
+
+
+def untagged_mp3(tmp_path, *quality) -> Path:
+    """The sample re-encoded without the Xing/Info tag that gives an MP3's length."""
+    target = tmp_path / f"untagged{len(quality)}.mp3"
+    cmd = ["ffmpeg", "-v", "error", "-i", str(SAMPLE_MP3), "-c:a", "libmp3lame", *quality]
+    subprocess.run([*cmd, "-write_xing", "0", str(target)], check=True)
+    return target
+
+
+def test_vbr_mp3_without_a_length_tag_is_read_to_its_end(tmp_path):
+    """libsndfile guesses such a file's length from its first frame (16.5 s of 60 here)."""
+    with open_audio(untagged_mp3(tmp_path, "-q:a", "6")) as audio:
+        decoded = sum(len(block) for block in audio) / 16000
+        assert abs(decoded - 60.0) < 0.1 and audio.info.duration == decoded
+
+
+def test_mp3_without_a_length_tag_nor_ffmpeg_is_read_as_far_as_it_goes(tmp_path, monkeypatch):
+    path = untagged_mp3(tmp_path, "-b:a", "64k")  # CBR: libsndfile's guess is a frame long
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with open_audio(path) as audio:
+        decoded = sum(len(block) for block in audio) / 16000
+        assert abs(decoded - 60.0) < 0.1 and audio.info.duration == decoded

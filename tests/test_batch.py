@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 from pyannote.database.util import load_rttm
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, alive
 
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")
 SPEECH = sf.read(GOLDEN / "dev00_clean.flac", dtype="float32")[0]  # 60 s, five segments
@@ -249,3 +249,151 @@ def test_coordinator_does_not_import_torch():
         subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
         == "False\n"
     )
+
+
+# -- inputs a new user gives: several roots, a FIFO, OUT inside an input, typos -------------------
+
+
+def test_two_roots_with_the_same_layout_never_share_outputs(tmp_path):
+    for year, offset in (("2024", 0), ("2025", 20)):
+        (tmp_path / "dup" / year / "room1").mkdir(parents=True)
+        clip = SPEECH[16000 * offset : 16000 * (offset + 12)]
+        sf.write(tmp_path / "dup" / year / "room1" / "meeting.wav", clip, 16000)
+    out = tmp_path / "out"
+    result = run(tmp_path / "dup" / "2024", tmp_path / "dup" / "2025", "-o", out, "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(rows(out)) == ["2024/room1/meeting.wav", "2025/room1/meeting.wav"]
+    docs = [json.loads((out / f"{rel}.json").read_text()) for rel in sorted(rows(out))]
+    assert docs[0]["audio"]["path"].endswith("2024/room1/meeting.wav")
+    assert docs[1]["audio"]["path"].endswith("2025/room1/meeting.wav")
+    assert docs[0]["segments"] != docs[1]["segments"]
+
+
+def test_fifo_named_wav_is_failed_not_waited_for(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "good.wav", SPEECH[: 16000 * 10], 16000)
+    os.mkfifo(src / "stuck.wav")
+    out = tmp_path / "out"
+    result = run(src, "-o", out, "--jobs", "1", timeout=120)
+    assert result.returncode == 1, result.stderr
+    state = rows(out)
+    assert state["good.wav"]["status"] == "done"
+    assert state["stuck.wav"]["status"] == "failed"
+    assert "not a regular file" in state["stuck.wav"]["error"]
+
+
+def test_output_inside_the_input_is_not_segmented_again(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "talk.wav", SPEECH[: 16000 * 20], 16000)
+    out = src / "segments"
+    assert run(src, "-o", out, "--clips", "--jobs", "1").returncode == 0
+    assert list((out / "talk.wav.clips").glob("*.wav"))
+    again = run(src, "-o", out, "--clips", "--jobs", "1")
+    assert again.returncode == 0, again.stderr
+    assert list(rows(out)) == ["talk.wav"]
+    assert "0 done, 1 already done" in again.stdout
+
+
+def test_input_and_output_mistakes_are_usage_errors(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    out = tmp_path / "out"
+    missing = run(src, tmp_path / "nowhere", "-o", out)
+    assert missing.returncode == 2
+    assert missing.stderr == f"segmenter: input not found: {tmp_path / 'nowhere'}\n"
+    assert not out.exists()  # nothing touched
+    (tmp_path / "file").write_text("")
+    not_a_folder = run(src, "-o", tmp_path / "file")
+    assert not_a_folder.returncode == 2 and not_a_folder.stderr.count("\n") == 1
+    assert "is a file, not a folder" in not_a_folder.stderr
+
+
+def test_quiet_run_prints_a_summary_that_names_failures_and_explains_skips(tree, tmp_path):
+    out = tmp_path / "out"
+    result = run(tree, "-o", out, "--jobs", "1")  # --quiet: no progress bar
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "files: 3 done, 0 already done, 2 failed"
+    assert [line for line in lines if line.startswith("failed:")] == [
+        "failed: broken.wav: " + rows(out)["broken.wav"]["error"].split(": ", 1)[1],
+        "failed: empty.mp3: empty file (0 bytes)",  # the name once, not its path again
+    ]
+    for old in tree.rglob("*"):
+        os.utime(old, (time.time() - 120, time.time() - 120))
+    sf.write(tree / "new.wav", SPEECH[: 16000 * 5], 16000)  # just copied
+    again = run(tree, "-o", out, "--jobs", "1", "--settle-seconds", "60")
+    assert again.stdout.splitlines()[0] == (
+        "files: 0 done, 3 already done, 2 failed, 1 still changing (left for the next run)"
+    )
+    assert "hint" not in again.stdout  # most files were taken: nothing to explain
+    for name in ("a.wav", "b.wav"):
+        sf.write(tree / name, SPEECH[: 16000 * 5], 16000)
+    again = run(tree, "-o", out, "--jobs", "1", "--settle-seconds", "60")
+    assert "hint: 3 file(s) changed in the last 60 s" in again.stdout
+    assert "--settle-seconds 0" in again.stdout
+    assert f"{tree / 'new.wav'}: still changing" in (out / "segmenter.log").read_text()
+
+
+def loky_workers(parent: int) -> list[int]:
+    """The loky worker processes of a coordinator (not its resource tracker)."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(parent)], capture_output=True, text=True
+    ).stdout.split()
+    return [int(c) for c in children if "LokyProcess" in _cmdline(c)]
+
+
+def _cmdline(pid) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def test_workers_die_with_a_killed_coordinator(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    hour = np.tile(SPEECH, 60)  # an hour each: a worker is busy for seconds
+    for name in ("a.wav", "b.wav"):
+        sf.write(src / name, hour, 16000)
+    out = tmp_path / "out"
+    cmd = [SEGMENTER, "run", str(src), "-o", str(out), "--jobs", "2", "--quiet"]
+    batch = subprocess.Popen([*cmd, "--settle-seconds", "0"])
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (out / "segmenter.log").exists():
+            time.sleep(0.1)
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.2)
+            workers = loky_workers(batch.pid)
+        assert len(workers) == 2, "no workers seen"
+        time.sleep(1)  # both are in the middle of their hour
+        os.kill(batch.pid, signal.SIGKILL)
+        batch.wait()
+        gone_by = time.monotonic() + 5
+        while time.monotonic() < gone_by and any(map(alive, workers)):
+            time.sleep(0.1)
+        left = [w for w in workers if alive(w)]
+        assert not left, f"workers {left} outlived their coordinator"
+        assert not list(out.glob("*.json"))  # they did not finish their files either
+    finally:
+        for pid in filter(alive, workers):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_run_without_clips_removes_the_clips_of_an_earlier_run(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "talk.wav", SPEECH[: 16000 * 20], 16000)
+    out = tmp_path / "out"
+    assert run(src, "-o", out, "--clips", "--jobs", "1").returncode == 0
+    assert list((out / "talk.wav.clips").glob("*.wav"))
+    assert run(src, "-o", out, "--jobs", "1").returncode == 0  # redone: clips changed
+    assert not (out / "talk.wav.clips").exists()
+    assert json.loads(rows(out)["talk.wav"]["outputs"]) == ["talk.wav.json", "talk.wav.rttm"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("talk")) == [
+        "talk.wav.json",
+        "talk.wav.rttm",
+    ]

@@ -81,3 +81,28 @@ def test_ctrl_c_is_one_line_and_exit_130(command, half_hour, tmp_path):
         again = run(*args, "--quiet")
         assert again.returncode == 0, again.stderr
         assert json.loads((out / "long.wav.json").read_text())["audio"]["duration"] == 1800
+
+
+def test_segment_runs_one_blas_thread_like_a_worker():
+    """numpy's OpenBLAS would spin a thread per core beside the engine (1.6-1.9x the CPU)."""
+    probe = (
+        "import sys\nfrom threadpoolctl import threadpool_info\nfrom segmenter.cli import main\n"
+        f"main(['segment', {str(GOLDEN / 'dev08_edgespink30db.flac')!r}])\n"
+        "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[1]"
+
+
+def test_segment_input_and_output_mistakes_are_usage_errors(tmp_path):
+    missing = run("segment", str(tmp_path / "nowhere.wav"))
+    assert missing.returncode == 2
+    assert missing.stderr == f"segmenter: input not found: {tmp_path / 'nowhere.wav'}\n"
+    (tmp_path / "file").write_text("")
+    source = str(GOLDEN / "dev08_edgespink30db.flac")
+    not_a_folder = run("segment", source, "--formats", "json", "-o", str(tmp_path / "file"))
+    assert not_a_folder.returncode == 2
+    assert not_a_folder.stderr == (
+        f"segmenter: {tmp_path / 'file'}: is a file, not a folder (the output folder goes there)\n"
+    )

@@ -2,8 +2,10 @@
 runtime gives FunASR's segments without importing torch."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -13,7 +15,7 @@ import torch
 from segmenter.export import fp32_encoder
 from segmenter.model import bundled_model_dir, resolve_model
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, SEGMENTER
 from .test_cli import run
 from .test_parity import RECORDINGS, reference
 
@@ -142,3 +144,33 @@ def test_folder_without_onnx_file_names_the_fix(tmp_path):
     )
     assert out.returncode == 1
     assert "no model.int8.onnx" in out.stderr and "export-onnx" in out.stderr
+
+
+def test_onnx_runtime_missing_is_a_usage_error_before_any_file(tmp_path):
+    """onnxruntime unimportable in every process (a package on PYTHONPATH that refuses)."""
+    shim = tmp_path / "shim" / "onnxruntime"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
+    paths = (str(shim.parent), os.environ.get("PYTHONPATH"))  # before the code under test
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    hint = "segmenter: the onnx runtime needs onnxruntime: pip install 'segmenter[onnx]'\n"
+    recording = str(GOLDEN / "dev08_edgespink30db.flac")
+    segment = subprocess.run(
+        [SEGMENTER, "segment", recording, "--runtime", "onnx"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert (segment.returncode, segment.stderr) == (2, hint)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.flac").write_bytes(Path(recording).read_bytes())
+    out = tmp_path / "out"
+    batch = subprocess.run(
+        [SEGMENTER, "run", str(tmp_path / "in"), "-o", str(out), "--runtime", "onnx"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert (batch.returncode, batch.stderr, batch.stdout) == (2, hint, "")
+    assert not out.exists()  # no file touched, no manifest of failures

@@ -1,6 +1,7 @@
 """Settings are checked in one place: bad numbers, job files and old option names are usage errors
 (exit 2, one line naming the option and what it accepts) before any file is touched."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from segmenter.batch import BatchSettings
 from segmenter.chunking import ChunkOptions
 from segmenter.options import VadOptions
-from segmenter.settings import SettingError
+from segmenter.settings import DECISION_KEYS, JOB_RULES, SettingError
 
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")
 
@@ -45,6 +46,8 @@ BAD = [
     ([*RUN, "--clip-pad-ms", "-1"], "--clip-pad-ms", "from 0"),
     ([*RUN, "--settle-seconds", "-1"], "--settle-seconds", ">= 0"),
     ([*RUN, "--max-segment-s", "nan"], "--max-segment-s", ">= 1"),
+    (["segment", "x.wav", "--speech-noise-thres", "1.5"], "--speech-noise-thres", "from -1 to 1"),
+    ([*RUN, "--window-size-ms", "5"], "--window-size-ms", "from 10 to 10000"),
     (["serve", "--port", "0"], "--port", "from 1 to 65535"),
     (["serve", "--max-upload-mb", "0"], "--max-upload-mb", "> 0"),
     (["bench", "--seconds", "-3"], "--seconds", "from 1"),
@@ -120,3 +123,19 @@ def test_library_checks_the_same_values():
         BatchSettings(inputs=["in"], out=Path("out"), jobs=0)
     with pytest.raises(ValueError, match="clip_rate must be a whole number from 8000 to 192000"):
         BatchSettings(inputs=["in"], out=Path("out"), clip_rate=16)
+
+
+def test_every_funasr_setting_has_an_option_a_job_key_and_a_rule():
+    constants = {"sample_rate", "sil_pdf_ids", "frame_in_ms", "frame_length_ms", "silence_schedule"}
+    tunable = {f.name for f in dataclasses.fields(VadOptions)} - constants
+    assert tunable <= set(DECISION_KEYS) and tunable <= set(JOB_RULES)
+    helps = {cmd: segmenter(cmd, "--help").stdout for cmd in ("segment", "run", "serve")}
+    for name in tunable:
+        assert all("--" + name.replace("_", "-") in h for h in helps.values()), name
+    with pytest.raises(SettingError, match="speech_noise_thres must be a number from -1 to 1"):
+        VadOptions().with_overrides(speech_noise_thres=3)
+
+
+def test_funasr_settings_with_another_profile_are_refused():
+    done = segmenter("segment", "x.wav", "--profile", "precise", "--speech-noise-thres", "0.5")
+    assert refused(done, "--speech-noise-thres", "funasr profile")
