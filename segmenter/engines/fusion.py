@@ -13,7 +13,9 @@ objective (the worst group's F1 with pooled recall >= 0.95, ranked by its mean o
 grid neighbours) ran on the combined scores. Top point's worst-group F1 / plateau: silero alone
 0.931/0.929, FSMN weight 0.3 0.938/0.933, 0.5 0.940/0.934, 0.7 0.938/0.935, max 0.935/0.933,
 min 0.931/0.928 (FSMN alone: 0.931, README). The means tie within 0.001 on the plateau; the even
-one has the best point, and no weight to fit.
+one has the best point, and no weight to fit. A logistic combination fitted on the devset's
+frames (both scores, their product, their means over +-100 ms), tuned the same way, did worse
+on every group (README, "Profiles").
 The precise profile's defaults for this engine come from the same grid (README, "Profiles").
 """
 
