@@ -25,11 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy/torch/onnxruntime load
 
-import numpy as np  # noqa: E402
 from engine import long_recording  # noqa: E402  (bench/engine.py, same folder)
 from peers import (  # noqa: E402
     Recording,
@@ -37,7 +35,6 @@ from peers import (  # noqa: E402
     Unavailable,
     funasr_reference,
     silero_vad,
-    speech_runs,
     ten_vad,
     timed,
 )
@@ -60,44 +57,36 @@ class Configuration:
 
 
 @cache
-def _default_vad():
-    """segmenter's default Vad (funasr decision, INT8, one thread), loaded once."""
+def _vad(engine: str):
+    """segmenter with this engine (FSMN INT8), one thread, loaded once."""
     from segmenter.vad import Vad
 
-    return Vad.load(threads=1)
+    return Vad.load(threads=1, engine=engine)
 
 
-def segmenter_default(recording: Recording) -> Run:
-    """segmenter as it is by default: FunASR's segments."""
-    vad = _default_vad()
-    found, took = timed(vad.segments, recording.samples)
-    return Run(found, took)
+def segmenter_run(engine: str, profile: str) -> Callable[[Recording], Run]:
+    """segmenter's engine and profile on the decoded samples, fed in the reader's 10 s blocks."""
 
+    def run(recording: Recording) -> Run:
+        stream = _vad(engine).stream(profile=profile)
+        samples = recording.samples
+        blocks = range(0, len(samples), BLOCK)
 
-@cache
-def _silero_engine():
-    """The silero engine, one intra-op thread, loaded once."""
-    from segmenter.engines.silero import SileroEngine
+        def segment() -> list:
+            found = [s for i in blocks for s in stream.feed(samples[i : i + BLOCK])]
+            return found + stream.finish()
 
-    return SileroEngine.load(threads=1)
+        found, took = timed(segment)
+        return Run(found, took)
 
-
-def engine_scores(engine: Any, samples: np.ndarray) -> np.ndarray:
-    """An engine's per-frame scores of `samples`, fed in the reader's 10 s blocks."""
-    stream = engine.score_stream()
-    parts = [stream.feed(samples[i : i + BLOCK]) for i in range(0, len(samples), BLOCK)]
-    return np.concatenate([*parts, stream.finish()])
-
-
-def silero_threshold(recording: Recording) -> Run:
-    """The silero engine's frames with score >= 0.5 as segments, nothing else (exercises it)."""
-    scores, took = timed(engine_scores, _silero_engine(), recording.samples)
-    return Run(speech_runs(scores >= 0.5, 10), took)
+    return run
 
 
 CONFIGURATIONS = [
-    Configuration("segmenter funasr (default, INT8)", segmenter_default),
-    Configuration("segmenter silero engine, score >= 0.5", silero_threshold),
+    Configuration("segmenter fsmn + funasr (default, INT8)", segmenter_run("fsmn", "funasr")),
+    Configuration("segmenter fsmn + precise", segmenter_run("fsmn", "precise")),
+    Configuration("segmenter silero + precise", segmenter_run("silero", "precise")),
+    Configuration("segmenter fusion + precise", segmenter_run("fusion", "precise")),
     Configuration("silero-vad get_speech_timestamps (defaults)", silero_vad),
     Configuration("ten-vad + post-processing (peers.py)", ten_vad),
     Configuration("FunASR 1.4.16 reference (.funasr.json)*", funasr_reference),

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,10 @@ from tqdm import tqdm
 
 from .chunking import ChunkOptions
 from .discovery import check_out, check_roots, discover
+from .engines import DEFAULT_ENGINE
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .model import resolve_model
-from .profiles import DEFAULT_PROFILE, get_profile
+from .profiles import DEFAULT_PROFILE, default_profile, get_profile
 from .report import write_report
 from .settings import check
 from .writers import TMP_PREFIX, output_base, write_formats
@@ -48,7 +50,9 @@ class BatchSettings:
     precision: str = "int8"
     runtime: str = "torch"  # or "onnx": onnxruntime, no torch in the workers
     model: str | None = None
-    profile: str = DEFAULT_PROFILE  # the decision; `overrides` are its settings
+    engine: str = DEFAULT_ENGINE  # fsmn, silero or fusion; model/precision/runtime are FSMN's
+    profile: str | None = None  # the decision (None: the engine's default); `overrides` are
+    # its settings
     overrides: dict[str, Any] = field(default_factory=dict)
     channel: int | None = None
     clips: bool = False
@@ -69,8 +73,8 @@ class BatchSettings:
     def result_config(self) -> dict[str, Any]:
         """The settings that change a recording's outputs."""
         files = resolve_model(self.model)
-        profile = get_profile(self.profile)
-        options = profile.defaults(files.config).with_overrides(**self.overrides)
+        profile = get_profile(self.profile or default_profile(self.engine))
+        options = profile.defaults(files.config, self.engine).with_overrides(**self.overrides)
         config = {
             "model": files.sha256,
             "precision": self.precision,
@@ -83,11 +87,13 @@ class BatchSettings:
         }
         if profile.name != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
             config["profile"] = profile.name
+        if self.engine != DEFAULT_ENGINE:  # likewise; the silero package's version counts
+            config["engine"] = [self.engine, version("silero-vad")]
         return config
 
     def __post_init__(self) -> None:
         """The numbers checked as on the command line (settings.py), for library callers."""
-        for name in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds"):
+        for name in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds", "engine"):
             if getattr(self, name) is not None:
                 check(name, getattr(self, name))
 
@@ -153,14 +159,16 @@ class Summary:
 _VADS: dict[tuple, Any] = {}
 
 
-def worker_vad(model: str | None, precision: str, runtime: str = "torch"):
+def worker_vad(
+    model: str | None, precision: str, runtime: str = "torch", engine: str = DEFAULT_ENGINE
+):
     """The model of this worker process, loaded once, the process set up to run it."""
-    key = (model, precision, runtime)
+    key = (model, precision, runtime, engine)
     if key not in _VADS:
         from .vad import Vad, one_core_process
 
         one_core_process()  # workers share the cores, not each task
-        _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime)
+        _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime, engine=engine)
     return _VADS[key]
 
 
@@ -188,7 +196,7 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
 
     start = time.perf_counter()
     try:
-        vad = worker_vad(settings.model, settings.precision, settings.runtime)
+        vad = worker_vad(settings.model, settings.precision, settings.runtime, settings.engine)
         document = vad.document(
             task.path,
             channel=settings.channel,

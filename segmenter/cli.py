@@ -17,10 +17,13 @@ from . import __version__
 from .audio import AudioError
 from .chunking import ChunkOptions
 from .discovery import check_out
+from .engines import DEFAULT_ENGINE, ENGINES, check_available
 from .manifest import LockedError, Manifest
 from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
 from .options import VadOptions
-from .profiles import DEFAULT_PROFILE, PreciseOptions, get_profile
+from .profiles import PreciseOptions, default_profile, get_profile
+from .profiles.base import ProfileError
+from .profiles.precise import PRECISE
 from .settings import (
     DECISION_KEYS,
     FUNASR_KEYS,
@@ -62,10 +65,27 @@ class Renamed(argparse.Action):
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs the model."""
-    parser.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None, help="default: int8")
     parser.add_argument(
-        "--runtime", choices=RUNTIMES, default=None, help="torch (default) or onnx (no torch)"
+        "--engine",
+        choices=ENGINES,
+        help="fsmn (default): FunASR's FSMN-VAD; silero: silero-vad's model on onnxruntime"
+        " (pip install 'segmenter[silero]'); fusion: both, scores combined. silero and fusion"
+        " imply --profile precise, with precise defaults tuned for each engine",
+    )
+    parser.add_argument(
+        "--model", help="FSMN model folder or ModelScope id (default: bundled; not silero's)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="FSMN's (default int8); silero-vad's model always runs as shipped (fp32)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=None,
+        help="FSMN's: torch (default) or onnx (no torch); silero-vad's always runs on onnxruntime",
     )
     parser.add_argument(
         "--max-end-silence-time",
@@ -115,7 +135,8 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=PROFILE_NAMES,
-        help="decision: funasr (default; FunASR's exact segments) or precise (tight, separate)",
+        help="decision: funasr (FunASR's exact segments; the default on the fsmn engine, which"
+        " alone it can read) or precise (tight, separate; the default on silero and fusion)",
     )
     for f in dataclasses.fields(PreciseOptions):
         key = f"precise_{f.name}"
@@ -125,19 +146,37 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
                 dest=key,
                 type=parse_as(key),
                 metavar="MS" if f.name.endswith("_ms") else "VALUE",
-                help=f"{f.metadata['help']} (precise profile; default {f.default})",
+                help=f"{f.metadata['help']} (precise profile; default {precise_default(f.name)})",
             )
 
 
-def profile_settings(values: dict) -> tuple[str, dict[str, Any]]:
-    """The profile and its `--precise-*` settings from command-line or job values (popped)."""
-    profile = get_profile(values.pop("profile", None) or DEFAULT_PROFILE).name
+def precise_default(name: str) -> str:
+    """A precise setting's default per engine, for help: '0.4' or 'fsmn 0.4, silero 0.5, ...'."""
+    values = {e: getattr(PRECISE.defaults({}, e), name) for e in ENGINES}
+    if len(set(values.values())) == 1:
+        return str(values[DEFAULT_ENGINE])
+    return ", ".join(f"{engine} {value}" for engine, value in values.items())
+
+
+def engine_settings(values: dict) -> tuple[str, str, dict[str, Any]]:
+    """The engine, the profile and its `--precise-*` settings from command-line or job values
+    (popped), checked before any file is touched: the engine's packages, the pair's fit."""
+    engine = values.pop("engine", None) or DEFAULT_ENGINE
+    try:
+        check_available(engine)
+    except ModelError as exc:
+        raise UsageError(f"--engine {engine}: {exc}") from None
+    profile = get_profile(values.pop("profile", None) or default_profile(engine))
+    try:
+        profile.check_engine(engine)
+    except ProfileError as exc:
+        raise UsageError(f"--profile {profile.name} --engine {engine}: {exc}") from None
     given = {k: values.pop(k, None) for k in PRECISE_KEYS}
     precise = {k.removeprefix("precise_"): v for k, v in given.items() if v is not None}
-    if precise and profile != "precise":
+    if precise and profile.name != "precise":
         names = ", ".join("--" + k.replace("_", "-") for k in given if given[k] is not None)
         raise UsageError(f"{names}: settings of the precise profile; add --profile precise")
-    return profile, precise
+    return engine, profile.name, precise
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -372,14 +411,19 @@ def run_segment(args: argparse.Namespace) -> int:
     one_core_process()
     values = vars(args).copy()
     formats, chunking = output_settings(values)
-    profile, precise = profile_settings(values)
+    engine, profile, precise = engine_settings(values)
     overrides = decision_overrides(values, profile) | precise
     if not Path(args.file).exists():
         raise UsageError(f"input not found: {args.file}")
     require_runtime(args.runtime)
     if args.formats:
         check_out(args.out or Path("."))
-    vad = Vad.load(args.model, precision=args.precision or "int8", runtime=args.runtime or "torch")
+    vad = Vad.load(
+        args.model,
+        precision=args.precision or "int8",
+        runtime=args.runtime or "torch",
+        engine=engine,
+    )
     document = vad.document(
         args.file, channel=args.channel, chunking=chunking, profile=profile, **overrides
     )
@@ -405,11 +449,12 @@ def batch_settings(args: argparse.Namespace):
     values.update(given)
     if not values.get("inputs") or not values.get("out"):
         raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
-    profile, precise = profile_settings(values)
+    engine, profile, precise = engine_settings(values)
     overrides = decision_overrides(values, profile)
     values["out"] = Path(values["out"])
     formats, chunking = output_settings(values)
     return BatchSettings(
+        engine=engine,
         profile=profile,
         overrides=overrides | precise,
         formats=formats,
@@ -481,10 +526,11 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("serve needs the web extra: pip install 'segmenter[web]'") from None
     if args.out is not None:
         require_manifest(args.out)
-    profile, precise = profile_settings(vars(args).copy())
+    engine, profile, precise = engine_settings(vars(args).copy())
     page = ("max_end_silence_time", "max_single_segment_time")  # the page's own controls
     funasr = {k: v for k in FUNASR_KEYS if k not in page and (v := getattr(args, k)) is not None}
     settings = ServeSettings(
+        engine=engine,
         out=args.out,
         host=args.host,
         port=args.port,

@@ -105,7 +105,7 @@ def _read_folder(name: str, directory: Path) -> ModelFiles:
         config=config,
         cmvn=read_cmvn(directory / "am.mvn"),
         weights=weights[0],
-        sha256=_sha256(weights[0]),
+        sha256=sha256_of(weights[0]),
     )
 
 
@@ -122,7 +122,8 @@ def read_cmvn(path: Path) -> np.ndarray:
     return np.array([vectors["<AddShift>"], vectors["<Rescale>"]], dtype=np.float32)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, hex: names a model's exact weights in documents and hashes."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engines import ENGINES
 from .model import PRECISIONS, RUNTIMES
 
 
@@ -182,6 +183,7 @@ JOB_RULES: dict[str, Rule] = {
     **{k: NUMBERS[k] for k in ("max_segment_s", "merge_for_asr", "max_merge_gap_s", "pad_ms")},
     **{k: NUMBERS[k] for k in DECISION_KEYS if k in NUMBERS},
     "dynamic_silence": Flag(),
+    "engine": Text(ENGINES),
     "profile": Text(PROFILE_NAMES),
     **{k: NUMBERS[k] for k in PRECISE_KEYS},
 }

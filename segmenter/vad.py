@@ -20,12 +20,15 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, open_audio
 from .chunking import ChunkOptions, asr_chunks
-from .engines.base import Frames, frame_stream
+from .engines import DEFAULT_ENGINE, check_available, needs_silero
+from .engines.base import Engine, Frames, frame_stream
 from .engines.fsmn import FsmnEngine
+from .engines.fusion import FusionEngine
+from .engines.silero import SileroEngine
 from .features import FrontendConfig
 from .model import PRECISIONS, RUNTIMES, ModelError, ModelFiles, resolve_model
 from .options import VadOptions
-from .profiles import DEFAULT_PROFILE, PROFILES, PreciseOptions, get_profile, profile_of
+from .profiles import PROFILES, PreciseOptions, default_profile, get_profile, profile_of
 from .segments import FileResult, Segment, segments_document
 
 
@@ -39,11 +42,14 @@ class VadStream:
 
     def __init__(self, vad: Vad, options: VadOptions | PreciseOptions, keep_scores: bool = False):
         self.profile = profile_of(options)
+        self.decision = self.profile.start(options, vad.engine)  # refuses an engine it can't read
         # FunASR's options name the network outputs that are silence; other profiles keep the
         # model's own
         sil_pdf_ids = getattr(options, "sil_pdf_ids", None)
-        self.frames = frame_stream(vad.engine.score_stream(sil_pdf_ids))
-        self.decision = self.profile.start(options, vad.engine)
+        engine = vad.engine
+        self.frames = frame_stream(
+            engine.score_stream(sil_pdf_ids) if sil_pdf_ids else engine.score_stream()
+        )
         self.scores: list[np.ndarray] | None = [] if keep_scores else None
 
     def speech_scores(self) -> np.ndarray | None:
@@ -73,10 +79,11 @@ class VadStream:
 
 
 class Vad:
-    """FSMN-VAD with FunASR's front end and a decision profile; load once, use for many files.
+    """An engine (FSMN-VAD with FunASR's front end, silero-vad, or both fused) and a decision
+    profile; load once, use for many files.
 
     `options` are the `funasr` profile's settings; `profile` is the one used when a call names
-    none, and `defaults` hold each profile's settings.
+    none, and `defaults` hold each profile's settings (precise's tuned for this engine).
     """
 
     def __init__(
@@ -86,23 +93,37 @@ class Vad:
         options: VadOptions | None = None,
         runtime: str = "torch",
         threads: int | None = None,
-        profile: str = DEFAULT_PROFILE,
+        profile: str | None = None,
+        engine: str = DEFAULT_ENGINE,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}")
+        check_available(engine)
         self.files = files
         self.runtime = runtime
         self.frontend = FrontendConfig.from_config(files.config.get("frontend_conf", {}))
-        self.encoder, self.precision = _load_network(files, precision, runtime, threads)
         self.options = options or VadOptions.from_config(files.config.get("model_conf", {}))
-        self.profile = get_profile(profile).name
-        self.defaults = {name: p.defaults(files.config) for name, p in PROFILES.items()}
+        self.profile = get_profile(profile or default_profile(engine)).name
+        self.defaults = {name: p.defaults(files.config, engine) for name, p in PROFILES.items()}
         self.defaults["funasr"] = self.options
-        self.engine = FsmnEngine(
-            self.frontend, files.cmvn, self.network_stream, self.options.sil_pdf_ids
+        self.encoder, self.precision = None, precision
+        self.engine = self._engine(engine, threads)
+        get_profile(self.profile).check_engine(self.engine)
+
+    def _engine(self, name: str, threads: int | None) -> Engine:
+        """The named engine: FSMN on this model's network, silero-vad's model, or both fused."""
+        silero = SileroEngine.load(threads) if needs_silero(name) else None
+        if name == "silero":
+            return silero
+        self.encoder, self.precision = _load_network(
+            self.files, self.precision, self.runtime, threads
         )
+        fsmn = FsmnEngine(
+            self.frontend, self.files.cmvn, self.network_stream, self.options.sil_pdf_ids
+        )
+        return FusionEngine(fsmn, silero) if name == "fusion" else fsmn
 
     @classmethod
     def load(
@@ -111,17 +132,21 @@ class Vad:
         precision: str = "int8",
         threads: int | None = 1,
         runtime: str = "torch",
-        profile: str = DEFAULT_PROFILE,
+        profile: str | None = None,
+        engine: str = DEFAULT_ENGINE,
         **overrides: Any,
     ) -> Vad:
         """Load a model (None: the bundled one; a folder; or a ModelScope id).
 
         `threads` sets the network's intra-op threads (None leaves the runtime's default);
         `runtime` "onnx" runs the network on onnxruntime and never imports torch;
-        `profile` is the decision used when a call names none ("funasr" or "precise");
+        `engine` "fsmn" (default), "silero" (silero-vad's model; `model`, `precision` and
+        `runtime` are FSMN's and do not change it) or "fusion" (both, combined);
+        `profile` is the decision used when a call names none ("funasr" or "precise"; None:
+        funasr on the fsmn engine, precise on the others, which funasr cannot read);
         `overrides` replace that profile's settings (for funasr: from the model's config).
         """
-        vad = cls(resolve_model(model), precision, None, runtime, threads, profile)
+        vad = cls(resolve_model(model), precision, None, runtime, threads, profile, engine)
         vad.defaults[vad.profile] = vad.settings(**overrides)
         if vad.profile == "funasr":
             vad.options = vad.defaults["funasr"]
@@ -138,12 +163,27 @@ class Vad:
         return NetworkStream(self.encoder, sil_pdf_ids)
 
     @property
-    def model_info(self) -> dict[str, str]:
-        return {
+    def model_info(self) -> dict[str, Any]:
+        """What the per-file document says of the engine: its model(s), versions and checksums."""
+        if self.engine.name == "silero":
+            return self.engine.info()
+        fsmn = {
+            "engine": "fsmn",
             "name": self.files.name,
             "sha256": self.files.sha256,
             "precision": self.precision,
             "runtime": self.runtime,
+        }
+        if self.engine.name == "fsmn":
+            return fsmn
+        silero = self.engine.silero.info()
+        return {
+            "engine": "fusion",
+            "name": f"{self.files.name} + {silero['name']}",
+            "precision": self.precision,  # FSMN's; silero-vad's model runs as it comes
+            "runtime": self.runtime,
+            "fsmn": fsmn,
+            "silero": silero,
         }
 
     def settings(self, profile: str | None = None, **overrides: Any) -> VadOptions | PreciseOptions:

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
 from .audio import AudioError
+from .engines import DEFAULT_ENGINE
 from .manifest import FileRow
 from .profiles import DEFAULT_PROFILE, PROFILES
 from .report import hours, read_batch, read_file_row, speech_spans
@@ -50,6 +51,7 @@ class ServeSettings:
     model: str | None = None
     precision: str = "int8"
     runtime: str = "torch"
+    engine: str = DEFAULT_ENGINE
     max_upload_mb: float = 200.0
     max_end_silence_time: int | None = None  # the page's starting values (ms, FunASR's names)
     max_single_segment_time: int | None = None
@@ -142,7 +144,12 @@ class Service:
     @classmethod
     def start(cls, settings: ServeSettings) -> Service:
         """Load the server's one model, with the profiles' settings it was given."""
-        vad = Vad.load(settings.model, precision=settings.precision, runtime=settings.runtime)
+        vad = Vad.load(
+            settings.model,
+            precision=settings.precision,
+            runtime=settings.runtime,
+            engine=settings.engine,
+        )
         vad.defaults["precise"] = vad.settings("precise", **settings.precise)
         vad.defaults["funasr"] = vad.settings("funasr", **settings.funasr)
         return cls(settings, Engine(vad))
@@ -310,6 +317,9 @@ def file_line(row: FileRow) -> list:
     ]
 
 
+ENGINE_LABELS = {"fsmn": "FSMN-VAD", "silero": "silero-vad", "fusion": "FSMN-VAD + silero-vad"}
+
+
 def build(service: Service) -> gr.Blocks:
     """The page: a File tab and a Batch tab."""
     model = service.engine.vad.model_info
@@ -317,7 +327,8 @@ def build(service: Service) -> gr.Blocks:
         title="segmenter", analytics_enabled=False, delete_cache=(600, KEEP_DOWNLOADS_S)
     ) as page:
         gr.Markdown(
-            f"## segmenter: speech segments\nFSMN-VAD, {model['runtime']} {model['precision']}."
+            f"## segmenter: speech segments\n{ENGINE_LABELS[model['engine']]},"
+            f" {model['runtime']} {model['precision']}."
             f" Uploads up to {service.settings.max_upload_mb:g} MB."
         )
         with gr.Tab("File", id="file"):
@@ -334,8 +345,9 @@ def _file_tab(service: Service) -> None:
             sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio"
         )
         with gr.Column():
+            engine = service.engine.vad.engine.name
             profile = gr.Radio(
-                list(PROFILES),
+                [name for name, p in PROFILES.items() if p.reads(engine)],
                 value=settings.profile,
                 label="Profile",
                 info="funasr: FunASR's exact segments. precise: tight, separate segments.",

@@ -125,7 +125,7 @@ def test_funasr_settings_by_their_names_on_the_command_line_and_in_jobs(vad_int8
 
 
 # measured by bench/tune_precise.py with the defaults (README, "Profiles"), less a small margin
-FLOORS = {"devset": 0.965, "ten": 0.93, "meeting": 0.92}
+FLOORS = {"devset": 0.972, "ten": 0.935, "meeting": 0.92}  # measured 0.978, 0.940, 0.926
 GROUPS = {
     "devset": ("devset", ("dev*.wav",)),
     "ten": ("realset", ("ten_*.wav",)),

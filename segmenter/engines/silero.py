@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import ModelError
+from ..model import ModelError, sha256_of
 from .base import FRAME_SAMPLES
 
 WINDOW = 512  # samples per window at 16 kHz
@@ -185,6 +185,7 @@ class SileroEngine:
     session: Any
     path: Path
     version: str
+    sha256: str = ""  # of the graph file, for the per-file document
     name: str = field(default="silero", init=False)
 
     @classmethod
@@ -193,7 +194,18 @@ class SileroEngine:
         from ..onnx_network import load_session
 
         path = model_path()
-        return cls(load_session(blocked_graph(path), threads), path, version("silero-vad"))
+        session = load_session(blocked_graph(path), threads)
+        return cls(session, path, version("silero-vad"), sha256_of(path))
+
+    def info(self) -> dict[str, str]:
+        """What the per-file document says of this model: package version and graph checksum."""
+        return {
+            "engine": self.name,
+            "name": f"silero-vad {self.version}",
+            "sha256": self.sha256,
+            "precision": "fp32",
+            "runtime": "onnx",
+        }
 
     def score_stream(self) -> SileroStream:
         """A fresh stream: zero context and LSTM state, as silero-vad starts a recording."""

@@ -16,6 +16,12 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (FUNASR, PRECISE)}
 DEFAULT_PROFILE = FUNASR.name
 
 
+def default_profile(engine: str) -> str:
+    """The profile used when none is named: funasr on FSMN, precise on engines funasr cannot
+    read (silero, fusion)."""
+    return DEFAULT_PROFILE if engine == "fsmn" else PRECISE.name
+
+
 def get_profile(name: str) -> Profile:
     """The profile of that name; a ValueError naming the choices otherwise."""
     try:
@@ -32,4 +38,12 @@ def profile_of(options: Any) -> Profile:
     raise TypeError(f"{type(options).__name__} are no profile's options")
 
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "PreciseOptions", "Profile", "get_profile", "profile_of"]
+__all__ = [
+    "DEFAULT_PROFILE",
+    "default_profile",
+    "PROFILES",
+    "PreciseOptions",
+    "Profile",
+    "get_profile",
+    "profile_of",
+]

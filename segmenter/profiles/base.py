@@ -50,17 +50,23 @@ class Profile:
 
     name: str
     options_type: type
-    defaults: Callable[[dict[str, Any]], Any]  # a model's config.yaml -> its default options
+    # (a model's config.yaml, an engine's name) -> the default options for that engine
+    defaults: Callable[[dict[str, Any], str], Any]
     decision: Callable[[Any, Engine], Decision]
     engines: tuple[str, ...] | None = None  # engines whose frames it reads; None: any engine
     summary: str = ""
 
-    def check_engine(self, engine: Engine) -> None:
-        """Refuse an engine whose frames lack what this profile reads."""
-        if self.engines is not None and engine.name not in self.engines:
+    def reads(self, engine: str) -> bool:
+        """Whether the frames of the engine of this name carry what this profile reads."""
+        return self.engines is None or engine in self.engines
+
+    def check_engine(self, engine: Engine | str) -> None:
+        """Refuse an engine (or an engine's name) whose frames lack what this profile reads."""
+        name = engine if isinstance(engine, str) else engine.name
+        if not self.reads(name):
             raise ProfileError(
                 f"profile {self.name} works only with the {' or '.join(self.engines)} engine"
-                f" (not {engine.name}): {self.summary}"
+                f" (not {name}): {self.summary}"
             )
 
     def start(self, options: Any, engine: Engine) -> Decision:

@@ -37,7 +37,7 @@ class FunasrDecision:
 FUNASR = Profile(
     name="funasr",
     options_type=VadOptions,
-    defaults=lambda config: VadOptions.from_config(config.get("model_conf", {})),
+    defaults=lambda config, engine="fsmn": VadOptions.from_config(config.get("model_conf", {})),
     decision=FunasrDecision,
     engines=("fsmn",),
     summary="FunASR's state machine reads FSMN's silence posteriors and frame energies;"

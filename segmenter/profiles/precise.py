@@ -18,7 +18,7 @@ can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later, plus up
 window at the start of a recording and one second after it when the floor is on), and it holds the
 scores of the open run only (at most the maximum length), so memory is bounded and the output
 does not depend on the block sizes. The defaults were chosen by `bench/tune_precise.py`
-(README, "Profiles").
+for each engine (`ENGINE_DEFAULTS`; README, "Profiles").
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class PreciseOptions:
     )
     min_silence_ms: int = field(default=200, metadata={"help": "shorter pauses are bridged"})
     pad_ms: int = field(
-        default=30, metadata={"help": "added on each side, within the file and the gap"}
+        default=0, metadata={"help": "added on each side, within the file and the gap"}
     )
     max_single_segment_time: int = field(
         default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
@@ -280,9 +280,30 @@ class PreciseDecision:
         return out
 
 
+# Each engine's scores have their own shape, so each has its own defaults: the fields' defaults
+# are FSMN's; these replace some of them for the other engines. All chosen by
+# bench/tune_precise.py --engine NAME (README, "Profiles").
+ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fsmn": {},
+    "silero": {"enter_threshold": 0.3, "leave_threshold": 0.2, "pad_ms": 30},
+    "fusion": {
+        "enter_threshold": 0.3,
+        "leave_threshold": 0.3,
+        "min_speech_ms": 300,
+        "min_silence_ms": 100,
+        "floor_quantile": 10.0,
+    },
+}
+
+
+def precise_defaults(config: dict[str, Any], engine: str = "fsmn") -> PreciseOptions:
+    """The precise settings tuned for `engine`'s scores (the model's config is not read)."""
+    return PreciseOptions(**ENGINE_DEFAULTS[engine])
+
+
 PRECISE = Profile(
     name="precise",
     options_type=PreciseOptions,
-    defaults=lambda config: PreciseOptions(),
+    defaults=precise_defaults,
     decision=PreciseDecision,
 )
