@@ -60,12 +60,20 @@ class Feed:
     packed: bool = False  # chunks joined into one stream, as vad_filter does with silero's
 
 
-def chunked(profile: str, args: tuple[str, ...], fresh: bool = True, packed: bool = False) -> Feed:
-    """segmenter's chunks with `args` (after the profile's own options), named after them."""
-    name = f"segmenter ({profile}) {' '.join(args)}"
+def chunked(
+    profile: str,
+    args: tuple[str, ...],
+    fresh: bool = True,
+    packed: bool = False,
+    engine: str = "fsmn",
+) -> Feed:
+    """segmenter's chunks with `args` (after the engine's and profile's options), named after
+    them."""
+    name = f"segmenter ({profile}{'' if engine == 'fsmn' else ', ' + engine}) {' '.join(args)}"
     name += ", packed" * packed + ", condition_on_previous_text=False" * fresh
     profile_args = () if profile == "funasr" else ("--profile", profile)
-    return Feed(name, profile_args + args, FRESH if fresh else (), packed)
+    engine_args = () if engine == "fsmn" else ("--engine", engine)
+    return Feed(name, engine_args + profile_args + args, FRESH if fresh else (), packed)
 
 
 FEEDS = (  # add segmenter profiles and engines here
@@ -85,6 +93,11 @@ FEEDS = (  # add segmenter profiles and engines here
     chunked("precise", MERGE + PAD),
     chunked("precise", MERGE + PAD, packed=True),
     chunked("precise", MERGE + GAP + PAD),
+    *(
+        chunked("precise", args, packed=packed, engine=engine)
+        for engine in ("silero", "fusion")
+        for args, packed in ((MERGE + PAD, False), (MERGE + PAD, True), (MERGE + GAP + PAD, False))
+    ),
 )
 
 
