@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 
-from segmenter.onnx_network import OnnxStream, load_session
+from segmenter.engines.fsmn_onnx import OnnxStream, load_session
 from segmenter.vad import Vad
 
-BATCH = 1000  # frames, as features.py makes them
+BATCH = 1000  # frames, as fsmn_features.py makes them
 HOUR = 360_000  # frames of 10 ms
 
 

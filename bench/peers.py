@@ -27,8 +27,8 @@ import numpy as np
 
 from segmenter.audio import open_audio
 from segmenter.chunking import merge_close, pad
-from segmenter.evaluation import read_rttm
 from segmenter.segments import Segment
+from segmenter.toolkit.evaluation import read_rttm
 
 RATE = 16000
 TEN_HOP = 256  # samples: 16 ms

@@ -4,9 +4,9 @@ usage: python bench/quality.py [--groups devset,ten,meeting,long60] [--quick] [-
 
 Each configuration (a name and a function Recording -> Run, listed in CONFIGURATIONS) runs on the
 same decoded samples of every recording in a group; the scores are pooled over the group's 10 ms
-frames by segmenter.evaluation: precision, recall, F1 and detection error rate (missed + false
-alarm over reference speech) at collar 0 and 0.5 s, with the segment count and the speed (audio
-seconds over processing seconds, one thread, model loading and decoding excluded).
+frames by segmenter.toolkit.evaluation: precision, recall, F1 and detection error rate (missed +
+false alarm over reference speech) at collar 0 and 0.5 s, with the segment count and the speed
+(audio seconds over processing seconds, one thread, model loading and decoding excluded).
 
 Groups: devset (../shared/devset, synthetic meetings), ten (../shared/realset ten_*: fine manual
 labels), meeting (the realset's ami_* and pyannote_sample), long60 (bench/data/long60.wav, a
@@ -39,7 +39,7 @@ from peers import (  # noqa: E402
     timed,
 )
 
-from segmenter.evaluation import Score, score  # noqa: E402
+from segmenter.toolkit.evaluation import Score, score  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -24,11 +24,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from segmenter.audio import AudioInfo
-from segmenter.discovery import Source
-from segmenter.manifest import Manifest
-from segmenter.options import VadOptions
-from segmenter.report import REPORT_NAME, write_report
+from segmenter.batch.discovery import Source
+from segmenter.batch.manifest import Manifest
+from segmenter.profiles.funasr_options import VadOptions
 from segmenter.segments import FileResult, Segment, segments_document
+from segmenter.views.report import REPORT_NAME, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"

@@ -36,8 +36,8 @@ import numpy as np
 
 from segmenter.engines import ENGINES
 from segmenter.engines.base import FRAME_MS, Frames
-from segmenter.evaluation import Score, read_rttm, score
 from segmenter.profiles.precise import NoiseFloor, PreciseDecision, PreciseOptions, precise_defaults
+from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
 ROOT = Path(__file__).resolve().parents[1]

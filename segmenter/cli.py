@@ -15,14 +15,14 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .audio import AudioError
+from .batch.discovery import check_out
+from .batch.manifest import LockedError, Manifest
 from .chunking import ChunkOptions
-from .discovery import check_out
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
-from .manifest import LockedError, Manifest
-from .model import PRECISIONS, RUNTIMES, ModelError, resolve_model
-from .options import VadOptions
+from .engines.model import PRECISIONS, RUNTIMES, ModelError, resolve_model
 from .profiles import PreciseOptions, default_profile, get_profile
 from .profiles.base import ProfileError
+from .profiles.funasr_options import VadOptions
 from .profiles.precise import PRECISE
 from .settings import (
     DECISION_KEYS,
@@ -214,7 +214,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def require_runtime(runtime: str | None) -> None:
     """A runtime whose package is missing is a usage error before any file is touched."""
     if runtime == "onnx":
-        from .onnx_network import ONNX_HINT, import_onnxruntime
+        from .engines.fsmn_onnx import ONNX_HINT, import_onnxruntime
 
         try:
             import_onnxruntime()
@@ -436,7 +436,7 @@ def run_segment(args: argparse.Namespace) -> int:
 
 def batch_settings(args: argparse.Namespace):
     """Job file values, then command-line values on top."""
-    from .batch import BatchSettings
+    from .batch.runner import BatchSettings
 
     values = {}
     if args.job:
@@ -468,7 +468,7 @@ class UsageError(Exception):
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    from .batch import run
+    from .batch.runner import run
 
     settings = batch_settings(args)
     require_runtime(settings.runtime)
@@ -502,7 +502,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .views.report import write_report
 
     require_manifest(args.out)
     try:
@@ -519,7 +519,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
-        from .web import ServeSettings, serve
+        from .views.web import ServeSettings, serve
     except ModuleNotFoundError as exc:
         if exc.name not in ("gradio", "uvicorn", "fastapi"):
             raise
@@ -562,8 +562,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from .evaluation import score_model
-    from .export import write_int8_folder
+    from .toolkit.evaluation import score_model
+    from .toolkit.export import write_int8_folder
     from .vad import Vad
 
     files = resolve_model(args.model)
@@ -589,7 +589,7 @@ def _size(path: Path) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .export import export_onnx, fp32_encoder
+    from .toolkit.export import export_onnx, fp32_encoder
 
     encoder = fp32_encoder(resolve_model(args.model))
     try:
@@ -601,7 +601,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, format_table
+    from .toolkit.evaluation import evaluate, format_table
 
     if not args.ref_dir.is_dir() or not args.out.is_dir():
         raise UsageError("eval needs two folders: REF_DIR (with .rttm files) and OUT")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import __version__
 from .audio import AudioInfo
-from .options import VadOptions
+
+if TYPE_CHECKING:  # profiles import Segment from here
+    from .profiles.funasr_options import VadOptions
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .engines import ENGINES
-from .model import PRECISIONS, RUNTIMES
+from .engines.model import PRECISIONS, RUNTIMES
 
 
 class SettingError(ValueError):
@@ -111,7 +111,7 @@ class Flag:
 
 Rule = Number | Text | Texts | Flag
 
-# FunASR's other decision settings (VadOptions in segmenter/options.py), for --profile funasr
+# FunASR's other decision settings (VadOptions, profiles/funasr_options.py), for --profile funasr
 _FUNASR_NUMBERS: dict[str, Number] = {
     "speech_noise_thres": Number(whole=False, low=-1, high=1),
     "schedule_speech_noise_thres": Number(whole=False, low=-1, high=1),

@@ -23,12 +23,12 @@ from .chunking import ChunkOptions, asr_chunks
 from .engines import DEFAULT_ENGINE, check_available, needs_silero
 from .engines.base import Engine, Frames, frame_stream
 from .engines.fsmn import FsmnEngine
+from .engines.fsmn_features import FrontendConfig
 from .engines.fusion import FusionEngine
+from .engines.model import PRECISIONS, RUNTIMES, ModelError, ModelFiles, resolve_model
 from .engines.silero import SileroEngine
-from .features import FrontendConfig
-from .model import PRECISIONS, RUNTIMES, ModelError, ModelFiles, resolve_model
-from .options import VadOptions
 from .profiles import PROFILES, PreciseOptions, default_profile, get_profile, profile_of
+from .profiles.funasr_options import VadOptions
 from .segments import FileResult, Segment, segments_document
 
 
@@ -155,10 +155,10 @@ class Vad:
     def network_stream(self, sil_pdf_ids: tuple[int, ...]):
         """A fresh network stream (zero FSMN memory) on this model's runtime."""
         if self.runtime == "onnx":
-            from .onnx_network import OnnxStream
+            from .engines.fsmn_onnx import OnnxStream
 
             return OnnxStream(self.encoder, sil_pdf_ids)
-        from .network import NetworkStream
+        from .engines.fsmn_network import NetworkStream
 
         return NetworkStream(self.encoder, sil_pdf_ids)
 
@@ -271,12 +271,12 @@ def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int 
     if files.int8_only and precision != "int8":
         raise ModelError(f"model {files.name}: holds INT8 weights only; use precision int8")
     if runtime == "onnx":
-        from .onnx_network import load_session
+        from .engines.fsmn_onnx import load_session
 
         return load_session(files.onnx_file(precision), threads), precision
     import torch
 
-    from .network import load_encoder, load_int8_encoder, quantize_int8
+    from .engines.fsmn_network import load_encoder, load_int8_encoder, quantize_int8
 
     if threads is not None:
         torch.set_num_threads(threads)

@@ -244,7 +244,7 @@ def test_killed_worker_costs_nothing(tmp_path):
 
 def test_coordinator_does_not_import_torch():
     """Only workers pay for torch; the coordinator stays small and starts fast."""
-    probe = "import sys, segmenter.batch, segmenter.cli; print('torch' in sys.modules)"
+    probe = "import sys, segmenter.batch.runner, segmenter.cli; print('torch' in sys.modules)"
     assert (
         subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
         == "False\n"

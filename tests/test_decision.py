@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from segmenter.decision import EndpointDetector
-from segmenter.features import FrontendConfig
-from segmenter.options import VadOptions
+from segmenter.engines.fsmn_features import FrontendConfig
+from segmenter.profiles.funasr_decision import EndpointDetector
+from segmenter.profiles.funasr_options import VadOptions
 
 from .funasr_oracle import Oracle
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from segmenter.discovery import InputError, discover
-from segmenter.manifest import fingerprint
+from segmenter.batch.discovery import InputError, discover
+from segmenter.batch.manifest import fingerprint
 from segmenter.writers import output_base
 
 

@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 
 from segmenter import cli
-from segmenter.batch import BatchSettings
-from segmenter.evaluation import Score, read_rttm, score
-from segmenter.manifest import config_hash
+from segmenter.batch.manifest import config_hash
+from segmenter.batch.runner import BatchSettings
 from segmenter.profiles.precise import precise_defaults
 from segmenter.segments import segments_of
+from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
 from .conftest import GOLDEN
@@ -149,7 +149,7 @@ def test_api_engine_at_load(silero):
 
 
 def test_serve_with_the_fusion_engine(fusion, tmp_path):
-    web = pytest.importorskip("segmenter.web", reason="the web extra is not installed")
+    web = pytest.importorskip("segmenter.views.web", reason="the web extra is not installed")
     service = web.Service(web.ServeSettings(engine="fusion", profile="precise"), web.Engine(fusion))
     try:
         view = service.segment(CLIP, 0, 60, "precise")

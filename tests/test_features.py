@@ -4,7 +4,7 @@ import kaldi_native_fbank as knf
 import numpy as np
 import soundfile as sf
 
-from segmenter.features import Fbank, FeatureStream, FrontendConfig
+from segmenter.engines.fsmn_features import Fbank, FeatureStream, FrontendConfig
 
 from .conftest import GOLDEN
 

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from segmenter.model import ModelError, bundled_model_dir, resolve_model
+from segmenter.engines.model import ModelError, bundled_model_dir, resolve_model
 from segmenter.vad import Vad
 
 

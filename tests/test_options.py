@@ -2,7 +2,7 @@
 
 import pytest
 
-from segmenter.options import VadOptions
+from segmenter.profiles.funasr_options import VadOptions
 
 
 def test_from_config_reads_model_conf_and_ignores_unused_keys():

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from segmenter.evaluation import Score, read_rttm, score
 from segmenter.profiles import PreciseOptions
+from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
 from .conftest import GOLDEN

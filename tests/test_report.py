@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from segmenter.manifest import Manifest
-from segmenter.timeline import clock, strip_svg, tick_step
+from segmenter.batch.manifest import Manifest
+from segmenter.views.timeline import clock, strip_svg, tick_step
 
 from .conftest import BATCH_SAMPLES, SEGMENTER
 

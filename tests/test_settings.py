@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from segmenter.batch import BatchSettings
+from segmenter.batch.runner import BatchSettings
 from segmenter.chunking import ChunkOptions
-from segmenter.options import VadOptions
+from segmenter.profiles.funasr_options import VadOptions
 from segmenter.settings import DECISION_KEYS, JOB_RULES, SettingError
 
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from segmenter.engines.model import ModelError
 from segmenter.engines.silero import WINDOW, SileroEngine
-from segmenter.model import ModelError
 
 REALSET = Path(__file__).parents[2] / "shared" / "realset"
 GOLDEN = Path(__file__).parent / "data" / "golden"

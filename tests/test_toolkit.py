@@ -11,8 +11,8 @@ from pyannote.metrics.detection import (
     DetectionRecall,
 )
 
-from segmenter.evaluation import evaluate, read_rttm, score, score_model
-from segmenter.model import bundled_model_dir
+from segmenter.engines.model import bundled_model_dir
+from segmenter.toolkit.evaluation import evaluate, read_rttm, score, score_model
 from segmenter.vad import Vad
 
 from .test_cli import run
@@ -162,7 +162,7 @@ def test_bench_measures_every_runtime_and_precision():
 
 
 def test_bench_agreement_matches_boundaries_by_nearest():
-    from segmenter.benchmark import agreement
+    from segmenter.toolkit.benchmark import agreement
 
     same = [[0, 100], [200, 300]]
     assert agreement(same, same) == 1.0

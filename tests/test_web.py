@@ -18,8 +18,8 @@ from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from segmenter import web
-from segmenter.report import read_batch, speech_spans
 from segmenter.segments import Segment
+from segmenter.views.report import read_batch, speech_spans
 from segmenter.writers import clip_name
 
 from .conftest import BATCH_SAMPLES, SAMPLES

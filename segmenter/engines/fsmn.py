@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..features import FeatureStream, FrontendConfig
 from .base import Frames
+from .fsmn_features import FeatureStream, FrontendConfig
 
 # feature batch (T, dim) -> silence posteriors (T, len(sil_pdf_ids)); carries the FSMN memory
 Network = Callable[[np.ndarray], np.ndarray]

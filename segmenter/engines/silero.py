@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..model import ModelError, sha256_of
 from .base import FRAME_SAMPLES
+from .model import ModelError, sha256_of
 
 WINDOW = 512  # samples per window at 16 kHz
 CONTEXT = 64  # samples of the previous window seen with each window
@@ -191,7 +191,7 @@ class SileroEngine:
     @classmethod
     def load(cls, threads: int | None = 1) -> SileroEngine:
         """Open the graph of the installed silero-vad with `threads` intra-op threads."""
-        from ..onnx_network import load_session
+        from .fsmn_onnx import load_session
 
         path = model_path()
         session = load_session(blocked_graph(path), threads)

@@ -1,4 +1,4 @@
-"""The `funasr` profile: FunASR's own FSMN-VAD endpoint state machine, exactly (`decision.py`).
+"""The `funasr` profile: FunASR's own endpoint state machine, exactly (`funasr_decision.py`).
 
 It reads FSMN's silence posteriors and frame energies, not just the speech scores, so it runs
 only on the fsmn engine.
@@ -6,12 +6,12 @@ only on the fsmn engine.
 
 from __future__ import annotations
 
-from ..decision import EndpointDetector
 from ..engines.base import Frames
 from ..engines.fsmn import FsmnEngine, FsmnFrames
-from ..options import VadOptions
 from ..segments import Segment
 from .base import Profile, ProfileError
+from .funasr_decision import EndpointDetector
+from .funasr_options import VadOptions
 
 
 class FunasrDecision:

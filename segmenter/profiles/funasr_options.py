@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .settings import DECISION_KEYS, check
+from ..settings import DECISION_KEYS, check
 
 # FunASR 1.4's offline end-silence schedule: (speech accumulated so far, end silence), in ms.
 # It is re-evaluated every `schedule_chunk_ms` of audio; see `VadOptions.dynamic_silence`.

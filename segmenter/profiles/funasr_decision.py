@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from .features import FrontendConfig
-from .options import VadOptions
+from ..engines.fsmn_features import FrontendConfig
+from .funasr_options import VadOptions
 
 START_NOT_DETECTED, IN_SEGMENT, STOPPED = 0, 1, 2
 _LOOKAHEAD_FIRST = 64  # frames examined per bulk skip before widening the search

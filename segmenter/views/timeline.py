@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, open_audio
+from ..audio import SAMPLE_RATE, open_audio
 
 WIDTH = 1000  # viewBox units across a timeline
 PEAK_HOP = SAMPLE_RATE // 100  # envelope resolution: 10 ms

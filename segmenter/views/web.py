@@ -25,15 +25,15 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
-from .audio import AudioError
-from .engines import DEFAULT_ENGINE
-from .manifest import FileRow
-from .profiles import DEFAULT_PROFILE, PROFILES
+from ..audio import AudioError
+from ..batch.manifest import FileRow
+from ..engines import DEFAULT_ENGINE
+from ..profiles import DEFAULT_PROFILE, PROFILES
+from ..segments import Segment, segments_of
+from ..vad import Vad, steady_allocator
+from ..writers import clip_name, write_clips, write_formats
 from .report import hours, read_batch, read_file_row, speech_spans
-from .segments import Segment, segments_of
 from .timeline import clock, envelope, waveform_svg
-from .vad import Vad, steady_allocator
-from .writers import clip_name, write_clips, write_formats
 
 KEEP_DOWNLOADS_S = 3600  # Gradio's copies of the downloads, then swept
 SWEEP_REQUESTS_S = 300  # our request folders, copied by Gradio as the request ends

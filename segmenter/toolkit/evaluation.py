@@ -156,7 +156,7 @@ def format_table(result: dict) -> str:
 def score_model(vad, ref_dir: Path, collar: float = 0.0) -> Score:
     """Segment every recording under `ref_dir` that has a same-stem RTTM and sum the scores;
     ValueError if there is none (an empty sum would read as perfect scores)."""
-    from .discovery import AUDIO_EXTENSIONS
+    from ..batch.discovery import AUDIO_EXTENSIONS
 
     total, scored = Score(), 0
     for reference in sorted(ref_dir.rglob("*.rttm")):

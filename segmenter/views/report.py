@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__
-from .evaluation import read_output
-from .manifest import FileRow, Manifest
+from .. import __version__
+from ..batch.manifest import FileRow, Manifest
+from ..toolkit.evaluation import read_output
+from ..writers import write_text
 from .timeline import clock, strip_svg
-from .writers import write_text
 
 REPORT_NAME = "report.html"
 

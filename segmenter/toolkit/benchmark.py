@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .model import ONNX_FILES, resolve_model
+from ..engines.model import ONNX_FILES, resolve_model
 
 CLIP = "bench_clip.ogg"  # 20 s of samples/standup_meeting.wav, looped to the length asked
 BASELINE = ("torch", "fp32")
@@ -69,7 +69,7 @@ def _model_bytes(vad) -> int:
 
 def measure(runtime: str, precision: str, model: str | None, audio: str) -> dict:
     """Load and run one configuration in this process; its measurements."""
-    from .vad import Vad, one_core_process
+    from ..vad import Vad, one_core_process
 
     one_core_process()  # set up as a batch worker is, so the numbers are a worker's
     start = time.perf_counter()
@@ -122,7 +122,7 @@ def _child(runtime: str, precision: str, model: str | None, audio: Path) -> dict
     args = [
         sys.executable,
         "-m",
-        "segmenter.benchmark",
+        "segmenter.toolkit.benchmark",
         runtime,
         precision,
         model or "",

@@ -27,17 +27,17 @@ from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
-from .chunking import ChunkOptions
+from ..chunking import ChunkOptions
+from ..engines import DEFAULT_ENGINE
+from ..engines.model import resolve_model
+from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
+from ..settings import check
+from ..views.report import write_report
+from ..writers import TMP_PREFIX, output_base, write_formats
 from .discovery import check_out, check_roots, discover
-from .engines import DEFAULT_ENGINE
 from .manifest import Manifest, OutputLock, Planned, config_hash
-from .model import resolve_model
-from .profiles import DEFAULT_PROFILE, default_profile, get_profile
-from .report import write_report
-from .settings import check
-from .writers import TMP_PREFIX, output_base, write_formats
 
-log = logging.getLogger("segmenter.batch")
+log = logging.getLogger("segmenter.batch.runner")
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def worker_vad(
     """The model of this worker process, loaded once, the process set up to run it."""
     key = (model, precision, runtime, engine)
     if key not in _VADS:
-        from .vad import Vad, one_core_process
+        from ..vad import Vad, one_core_process
 
         one_core_process()  # workers share the cores, not each task
         _VADS[key] = Vad.load(model, precision=precision, threads=1, runtime=runtime, engine=engine)
@@ -190,9 +190,9 @@ def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
 
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     """Segment one recording in a worker; returns its document, or the one-line reason it failed."""
-    from .audio import AudioError
-    from .segments import segments_of
-    from .writers import write_clips
+    from ..audio import AudioError
+    from ..segments import segments_of
+    from ..writers import write_clips
 
     start = time.perf_counter()
     try:

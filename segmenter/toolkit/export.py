@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .model import ONNX_FILES, REQUIRED_FILES, WEIGHTS, ModelError, ModelFiles
-from .network import FsmnEncoder, load_encoder, quantize_int8
+from ..engines.fsmn_network import FsmnEncoder, load_encoder, quantize_int8
+from ..engines.model import ONNX_FILES, REQUIRED_FILES, WEIGHTS, ModelError, ModelFiles
 
 FOLDER_EXTRAS = ("configuration.json", "LICENSE", "SOURCE.md")  # copied when present
 

@@ -1,4 +1,4 @@
-"""The FSMN network on onnxruntime, streamed like network.py but without torch (small boxes).
+"""The FSMN network on onnxruntime, streamed like fsmn_network.py but without torch (small boxes).
 
 The ONNX graph (`segmenter export-onnx`) takes features and each FSMN layer's memory and returns
 posteriors and the new memories, so the memory is carried here exactly as in the torch runtime.

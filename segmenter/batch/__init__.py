@@ -1,0 +1,1 @@
+"""Batch runs: discovery of the recordings, the worker pool (`runner`) and the manifest."""
