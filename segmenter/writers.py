@@ -28,6 +28,16 @@ from .segments import Segment, segments_of
 TMP_PREFIX = ".tmp-"
 
 
+def _process_umask() -> int:
+    """The umask, read once: outputs get the modes a plain `open` would give them."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _process_umask()
+
+
 class WriteError(OSError):
     """A failed write, naming the output it was for (never the temporary name beside it)."""
 
@@ -71,6 +81,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
             raise IsADirectoryError(errno.EISDIR, "is a folder", str(target))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp's 0600 would survive the rename
         os.close(fd)
         try:
             yield Path(tmp)
@@ -225,6 +236,7 @@ def write_clips(
     with naming(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
+        staging.chmod(0o777 & ~UMASK)  # mkdtemp's 0700 would survive the rename
     try:
         names = _cut(source, staging, segments, pad_ms, rate, channel)
         with naming(folder):
