@@ -404,13 +404,15 @@ def test_outputs_get_the_modes_the_umask_gives_not_mkstemps(tmp_path):
     src.mkdir()
     sf.write(src / "talk.wav", SPEECH[: 16000 * 20], 16000)
     out = tmp_path / "out"
-    cmd = [SEGMENTER, "run", src, "-o", out, "--clips", "--jobs", "1", "--settle-seconds", "0"]
+    cmd = [SEGMENTER, "run", src, "-o", out, "--clips", "--report", "--jobs", "1"]
+    cmd += ["--settle-seconds", "0"]
     done = subprocess.run(
         list(map(str, cmd)), capture_output=True, text=True, timeout=300,
         preexec_fn=lambda: os.umask(0o027),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    for name in ("talk.wav.json", "talk.wav.rttm", *os.listdir(out / "talk.wav.clips")):
-        path = out / name if name.startswith("talk") else out / "talk.wav.clips" / name
+    outputs = ("talk.wav.json", "talk.wav.rttm", "report.html")
+    for name in (*outputs, *os.listdir(out / "talk.wav.clips")):
+        path = out / name if name in outputs else out / "talk.wav.clips" / name
         assert path.stat().st_mode & 0o777 == 0o640, name
     assert (out / "talk.wav.clips").stat().st_mode & 0o777 == 0o750
