@@ -549,7 +549,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from . import benchmark
+    from .toolkit import benchmark
 
     rows = benchmark.run(args.file, args.model, args.seconds)
     if args.json:

@@ -49,7 +49,7 @@ def test_int8_is_the_default_and_quantizes_linear_layers(vad_int8):
 
 def test_quantized_engine_follows_the_platform(monkeypatch):
     """ARM boxes need qnnpack ("NoQEngine" otherwise); with no engine, FP32 and a warning."""
-    from segmenter import network
+    from segmenter.engines import fsmn_network as network
 
     assert network.pick_engine("aarch64", ["qnnpack", "none"]) == "qnnpack"
     assert network.pick_engine("aarch64", ["x86", "fbgemm", "none"]) is None

@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
-from segmenter import web
 from segmenter.segments import Segment
+from segmenter.views import web
 from segmenter.views.report import read_batch, speech_spans
 from segmenter.writers import clip_name
 
