@@ -88,9 +88,12 @@ def test_profile_control_reaches_the_engine(service, vad_fp32, tmp_path):
 
 
 def test_serve_starts_with_the_profile_and_precise_settings_it_was_given():
-    settings = web.ServeSettings(profile="precise", precise={"pad_ms": 0})
+    settings = web.ServeSettings(
+        profile="precise", precise={"pad_ms": 0}, funasr={"lookahead_time_end_point": 300}
+    )
     service = web.Service.start(settings)
     assert service.engine.vad.settings("precise").pad_ms == 0
+    assert service.engine.vad.settings("funasr").lookahead_time_end_point == 300
     page = web.build(service)
     radio = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "profile")
     assert radio.value == "precise"
