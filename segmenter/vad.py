@@ -104,10 +104,10 @@ class Vad:
         self.files = files
         self.runtime = runtime
         self.frontend = FrontendConfig.from_config(files.config.get("frontend_conf", {}))
-        self.options = options or VadOptions.from_config(files.config.get("model_conf", {}))
         self.profile = get_profile(profile or default_profile(engine)).name
         self.defaults = {name: p.defaults(files.config, engine) for name, p in PROFILES.items()}
-        self.defaults["funasr"] = self.options
+        if options is not None:
+            self.defaults["funasr"] = options
         self.encoder, self.precision = None, precision
         self.engine = self._engine(engine, threads)
         get_profile(self.profile).check_engine(self.engine)
@@ -148,9 +148,12 @@ class Vad:
         """
         vad = cls(resolve_model(model), precision, None, runtime, threads, profile, engine)
         vad.defaults[vad.profile] = vad.settings(**overrides)
-        if vad.profile == "funasr":
-            vad.options = vad.defaults["funasr"]
         return vad
+
+    @property
+    def options(self) -> VadOptions:
+        """The funasr profile's settings (FunASR's names), as calls that name none get them."""
+        return self.defaults["funasr"]
 
     def network_stream(self, sil_pdf_ids: tuple[int, ...]):
         """A fresh network stream (zero FSMN memory) on this model's runtime."""
