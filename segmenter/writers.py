@@ -72,6 +72,12 @@ def output_base(out: Path, rel: str) -> Path:
     return out.joinpath(*parts)
 
 
+def clips_folder(out: Path, rel: str) -> Path:
+    """Where a recording's clips go: `OUT/a/b/x.wav.clips`."""
+    base = output_base(out, rel)
+    return base.with_name(base.name + ".clips")
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """A temporary path beside `target` that replaces it only if the block succeeds; errors

@@ -33,7 +33,7 @@ from ..engines.model import resolve_model
 from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
 from ..settings import check
 from ..views.report import write_report
-from ..writers import TMP_PREFIX, output_base, write_formats
+from ..writers import TMP_PREFIX, clips_folder, output_base, write_formats
 from .discovery import check_out, check_roots, discover
 from .manifest import Manifest, OutputLock, Planned, config_hash
 
@@ -338,8 +338,9 @@ def _process(todo: list[Planned], settings: BatchSettings, manifest: Manifest, s
 
 def _task(planned: Planned, settings: BatchSettings) -> Task:
     """Absolute paths: on a cluster, workers see the same storage but not our directory."""
-    base = output_base(settings.out.absolute(), planned.source.rel)
-    clips = str(base.with_name(base.name + ".clips")) if settings.clips else None
+    clips = (
+        str(clips_folder(settings.out.absolute(), planned.source.rel)) if settings.clips else None
+    )
     return Task(planned.source.rel, str(planned.source.path.absolute()), clips)
 
 
@@ -430,8 +431,7 @@ def _drop_stale_clips(out: Path, rel: str) -> None:
     Renamed under a temporary name first (one rename: a reader sees the whole folder or none,
     and a run killed while deleting leaves only what the next run sweeps), then deleted.
     """
-    base = output_base(out, rel)
-    folder = base.with_name(base.name + ".clips")
+    folder = clips_folder(out, rel)
     if not folder.is_dir():
         return
     doomed = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))

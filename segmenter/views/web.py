@@ -31,7 +31,7 @@ from ..engines import DEFAULT_ENGINE
 from ..profiles import DEFAULT_PROFILE, PROFILES
 from ..segments import Segment, segments_of
 from ..vad import Vad, steady_allocator
-from ..writers import clip_name, write_clips, write_formats
+from ..writers import clip_name, clips_folder, write_clips, write_formats
 from .report import hours, read_batch, read_file_row, speech_spans
 from .timeline import clock, envelope, waveform_svg
 
@@ -254,7 +254,7 @@ class Service:
         start, end = spans[int(index) - 1]
         segment = Segment(round(start * 1000), round(end * 1000))
         folder = self.workspace.new()
-        clip = self.settings.out / f"{rel}.clips" / clip_name(int(index) - 1, segment)
+        clip = clips_folder(self.settings.out, rel) / clip_name(int(index) - 1, segment)
         if clip.is_file():
             return shutil.copy(clip, folder)
         source = Path(row.path)
