@@ -21,6 +21,13 @@ SEGMENTER = str(Path(sys.executable).parent / "segmenter")
 SPEECH = sf.read(GOLDEN / "dev00_clean.flac", dtype="float32")[0]  # 60 s, five segments
 
 
+def twenty_seconds(folder: Path, name: str) -> Path:
+    """`folder` (made) holding `name`: the first 20 s of SPEECH, two segments' worth."""
+    folder.mkdir()
+    sf.write(folder / name, SPEECH[: 16000 * 20], 16000)
+    return folder
+
+
 def run(*args, timeout=300):
     return subprocess.run(
         [SEGMENTER, "run", "--quiet", "--settle-seconds", "0", *map(str, args)],
@@ -284,9 +291,7 @@ def test_fifo_named_wav_is_failed_not_waited_for(tmp_path):
 
 
 def test_output_inside_the_input_is_not_segmented_again(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    sf.write(src / "talk.wav", SPEECH[: 16000 * 20], 16000)
+    src = twenty_seconds(tmp_path / "in", "talk.wav")
     out = src / "segments"
     assert run(src, "-o", out, "--clips", "--jobs", "1").returncode == 0
     assert list((out / "talk.wav.clips").glob("*.wav"))
@@ -384,9 +389,7 @@ def test_workers_die_with_a_killed_coordinator(tmp_path):
 
 
 def test_run_without_clips_removes_the_clips_of_an_earlier_run(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    sf.write(src / "talk.wav", SPEECH[: 16000 * 20], 16000)
+    src = twenty_seconds(tmp_path / "in", "talk.wav")
     out = tmp_path / "out"
     assert run(src, "-o", out, "--clips", "--jobs", "1").returncode == 0
     assert list((out / "talk.wav.clips").glob("*.wav"))
@@ -400,9 +403,7 @@ def test_run_without_clips_removes_the_clips_of_an_earlier_run(tmp_path):
 
 
 def test_outputs_get_the_modes_the_umask_gives_not_mkstemps(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    sf.write(src / "talk.wav", SPEECH[: 16000 * 20], 16000)
+    src = twenty_seconds(tmp_path / "in", "talk.wav")
     out = tmp_path / "out"
     cmd = [SEGMENTER, "run", src, "-o", out, "--clips", "--report", "--jobs", "1"]
     cmd += ["--settle-seconds", "0"]

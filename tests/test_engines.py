@@ -18,7 +18,7 @@ from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
 from .conftest import GOLDEN
-from .test_batch import SPEECH, rows
+from .test_batch import rows, twenty_seconds
 from .test_batch import run as run_batch
 from .test_cli import run as run_cli
 from .test_profiles import GROUPS, SHARED, assert_separate
@@ -83,9 +83,7 @@ def test_a_missing_silero_package_is_a_usage_error_with_the_hint(monkeypatch, ca
 
 
 def test_job_engine_and_an_engine_change_redoes_files(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    sf.write(src / "a.wav", SPEECH[: 16000 * 20], 16000)
+    twenty_seconds(tmp_path / "in", "a.wav")
     job = tmp_path / "job.toml"
     job.write_text('inputs = ["in"]\nout = "out"\nengine = "fusion"\nformats = ["json", "srt"]\n')
     out = tmp_path / "out"

@@ -12,7 +12,7 @@ from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
 from .conftest import GOLDEN
-from .test_batch import SPEECH, rows
+from .test_batch import rows, twenty_seconds
 from .test_batch import run as run_batch
 from .test_cli import run as run_cli
 
@@ -80,9 +80,7 @@ def test_precise_settings_without_the_profile_are_a_usage_error():
 
 
 def test_job_profile_and_a_profile_change_redoes_files(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    sf.write(src / "a.wav", SPEECH[: 16000 * 20], 16000)
+    src = twenty_seconds(tmp_path / "in", "a.wav")
     out = tmp_path / "out"
     assert run_batch(src, "-o", out).returncode == 0
     first = json.loads((out / "a.wav.json").read_text())
@@ -111,9 +109,7 @@ def test_funasr_settings_by_their_names_on_the_command_line_and_in_jobs(vad_int8
         (s.start / 1000, s.end / 1000) for s in expected
     ]
     assert expected != vad_int8.segments(CLIP)  # the settings did something
-    src = tmp_path / "in"
-    src.mkdir()
-    sf.write(src / "a.wav", SPEECH[: 16000 * 20], 16000)
+    src = twenty_seconds(tmp_path / "in", "a.wav")
     out = tmp_path / "out"
     assert run_batch(src, "-o", out).returncode == 0
     job = tmp_path / "job.toml"
