@@ -10,6 +10,7 @@ import errno
 import json
 import sys
 import zlib
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,7 +20,8 @@ from .batch.discovery import check_out
 from .batch.manifest import LockedError, Manifest
 from .chunking import ChunkOptions
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
-from .engines.model import PRECISIONS, RUNTIMES, ModelError, resolve_model
+from .engines.model import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES, ModelError, resolve_model
+from .install import extra_hint
 from .profiles import PreciseOptions, default_profile, get_profile
 from .profiles.base import ProfileError
 from .profiles.funasr_options import VadOptions
@@ -69,7 +71,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         help="fsmn (default): FunASR's FSMN-VAD; silero: silero-vad's model on onnxruntime"
-        " (pip install 'segmenter[silero]'); fusion: both, scores combined. silero and fusion"
+        " (the silero extra); fusion: both, scores combined. silero and fusion"
         " imply --profile precise, with precise defaults tuned for each engine",
     )
     parser.add_argument(
@@ -85,7 +87,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--runtime",
         choices=RUNTIMES,
         default=None,
-        help="FSMN's: torch (default) or onnx (no torch); silero-vad's always runs on onnxruntime",
+        help="FSMN's: onnx (default; no torch) or torch (the torch extra); silero-vad's always"
+        " runs on onnxruntime",
     )
     parser.add_argument(
         "--max-end-silence-time",
@@ -213,13 +216,21 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def require_runtime(runtime: str | None) -> None:
     """A runtime whose package is missing is a usage error before any file is touched."""
-    if runtime == "onnx":
-        from .engines.fsmn_onnx import ONNX_HINT, import_onnxruntime
+    if (runtime or DEFAULT_RUNTIME) == "torch":
+        require_torch("--runtime torch")
+        return
+    from .engines.fsmn_onnx import import_onnxruntime, onnx_hint
 
-        try:
-            import_onnxruntime()
-        except ImportError:
-            raise UsageError(ONNX_HINT) from None
+    try:
+        import_onnxruntime()
+    except ImportError:
+        raise UsageError(onnx_hint()) from None
+
+
+def require_torch(what: str) -> None:
+    """A command or setting that runs torch, refused with the install line where it is missing."""
+    if find_spec("torch") is None:
+        raise UsageError(extra_hint("torch", what))
 
 
 def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
@@ -421,7 +432,7 @@ def run_segment(args: argparse.Namespace) -> int:
     vad = Vad.load(
         args.model,
         precision=args.precision or "int8",
-        runtime=args.runtime or "torch",
+        runtime=args.runtime or DEFAULT_RUNTIME,
         engine=engine,
     )
     document = vad.document(
@@ -523,7 +534,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         if exc.name not in ("gradio", "uvicorn", "fastapi"):
             raise
-        raise UsageError("serve needs the web extra: pip install 'segmenter[web]'") from None
+        raise UsageError(extra_hint("web", "serve")) from None
     if args.out is not None:
         require_manifest(args.out)
     engine, profile, precise = engine_settings(vars(args).copy())
@@ -536,7 +547,7 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         model=args.model,
         precision=args.precision or "int8",
-        runtime=args.runtime or "torch",
+        runtime=args.runtime or DEFAULT_RUNTIME,
         max_upload_mb=args.max_upload_mb,
         max_end_silence_time=args.max_end_silence_time,
         max_single_segment_time=args.max_single_segment_time,
@@ -562,6 +573,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
+    require_torch("quantize")
     from .toolkit.evaluation import score_model
     from .toolkit.export import write_int8_folder
     from .vad import Vad
@@ -575,7 +587,8 @@ def run_quantize(args: argparse.Namespace) -> int:
             ("int8", args.model, "int8"),
             (f"int8, pruned {args.prune:g}" if args.prune else "written", args.out, "int8"),
         ):
-            f1 = score_model(Vad.load(model, precision=precision), args.eval).f1
+            vad = Vad.load(model, precision=precision, runtime="torch")  # torch INT8 weights
+            f1 = score_model(vad, args.eval).f1
             print(f"F1 on {args.eval} ({label}): {f1:.4f}")
     return EXIT_OK
 
@@ -589,13 +602,14 @@ def _size(path: Path) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    require_torch("export-onnx")
     from .toolkit.export import export_onnx, fp32_encoder
 
     encoder = fp32_encoder(resolve_model(args.model))
     try:
         path = export_onnx(encoder, args.out, int8=args.int8)
     except ImportError as exc:
-        raise UsageError(f"export-onnx needs pip install 'segmenter[export]' ({exc})") from None
+        raise UsageError(f"{extra_hint('torch', 'export-onnx')} ({exc})") from None
     print(f"{path} {path.stat().st_size / 1e6:.2f} MB")
     return EXIT_OK
 

@@ -1,6 +1,6 @@
 """The public engine: load FSMN-VAD once, then segment files, arrays or a live stream of blocks.
 
-vad = Vad.load()                       # bundled model, INT8, one thread
+vad = Vad.load()                       # bundled model, INT8 on onnxruntime, one thread
 vad.segments("meeting.wav")            # [Segment(start=890, end=22800), ...] in ms
 stream = vad.stream(max_end_silence_time=500)
 found = []
@@ -25,7 +25,14 @@ from .engines.base import Engine, Frames, frame_stream
 from .engines.fsmn import FsmnEngine
 from .engines.fsmn_features import FrontendConfig
 from .engines.fusion import FusionEngine
-from .engines.model import PRECISIONS, RUNTIMES, ModelError, ModelFiles, resolve_model
+from .engines.model import (
+    DEFAULT_RUNTIME,
+    PRECISIONS,
+    RUNTIMES,
+    ModelError,
+    ModelFiles,
+    resolve_model,
+)
 from .engines.silero import SileroEngine
 from .profiles import PROFILES, PreciseOptions, default_profile, get_profile, profile_of
 from .profiles.funasr_options import VadOptions
@@ -91,7 +98,7 @@ class Vad:
         files: ModelFiles,
         precision: str,
         options: VadOptions | None = None,
-        runtime: str = "torch",
+        runtime: str = DEFAULT_RUNTIME,
         threads: int | None = None,
         profile: str | None = None,
         engine: str = DEFAULT_ENGINE,
@@ -131,7 +138,7 @@ class Vad:
         model: str | os.PathLike | None = None,
         precision: str = "int8",
         threads: int | None = 1,
-        runtime: str = "torch",
+        runtime: str = DEFAULT_RUNTIME,
         profile: str | None = None,
         engine: str = DEFAULT_ENGINE,
         **overrides: Any,
@@ -139,7 +146,8 @@ class Vad:
         """Load a model (None: the bundled one; a folder; or a ModelScope id).
 
         `threads` sets the network's intra-op threads (None leaves the runtime's default);
-        `runtime` "onnx" runs the network on onnxruntime and never imports torch;
+        `runtime` "onnx" (default) runs the network on onnxruntime and never imports torch,
+        "torch" on torch (the `torch` extra);
         `engine` "fsmn" (default), "silero" (silero-vad's model; `model`, `precision` and
         `runtime` are FSMN's and do not change it) or "fusion" (both, combined);
         `profile` is the decision used when a call names none ("funasr" or "precise"; None:
@@ -277,8 +285,12 @@ def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int 
         from .engines.fsmn_onnx import load_session
 
         return load_session(files.onnx_file(precision), threads), precision
-    import torch
+    try:
+        import torch
+    except ImportError:
+        from .install import extra_hint
 
+        raise ModelError(extra_hint("torch", "the torch runtime")) from None
     from .engines.fsmn_network import load_encoder, load_int8_encoder, quantize_int8
 
     if threads is not None:

@@ -10,7 +10,8 @@ import pytest
 from segmenter.vad import Vad
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
-SAMPLES = Path(__file__).parents[1] / "samples"
+REPO = Path(__file__).parents[1]  # the checkout: install lines and hints name it
+SAMPLES = REPO / "samples"
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")  # the venv's console script
 BATCH_SAMPLES = ("standup_meeting.wav", "phone_interview_8k.wav")
 
@@ -26,12 +27,14 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture(scope="session")
 def vad_fp32() -> Vad:
-    return Vad.load(precision="fp32")
+    """torch FP32 (FunASR-exact; test_onnx.py holds onnxruntime's FP32 to the same segments)."""
+    return Vad.load(precision="fp32", runtime="torch")
 
 
 @pytest.fixture(scope="session")
 def vad_int8() -> Vad:
-    return Vad.load(precision="int8")
+    """torch INT8, whose accuracy test_parity.py holds (onnxruntime's: test_onnx.py)."""
+    return Vad.load(precision="int8", runtime="torch")
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ def test_local_folder_loads_and_extra_weights_are_refused(tmp_path):
     state["encoder.extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "m" / "model.pt")
     with pytest.raises(RuntimeError, match="Unexpected key"):
-        Vad.load(tmp_path / "m")
+        Vad.load(tmp_path / "m", runtime="torch")
 
 
 def test_folder_missing_files_is_a_clear_error(tmp_path):

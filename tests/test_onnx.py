@@ -129,21 +129,28 @@ def test_segment_and_run_take_the_onnx_runtime(tmp_path):
     assert written["model"]["runtime"] == "onnx" and written["segments"] == doc["segments"]
 
 
-def test_folder_without_onnx_file_names_the_fix(tmp_path):
+def test_folder_without_onnx_files_is_exported_once_into_the_cache(tmp_path):
+    """A torch-only model folder runs on the onnx runtime: exported once, FP32 still exact."""
     folder = tmp_path / "m"
     folder.mkdir()
     for name in ("model.pt", "config.yaml", "am.mvn"):
         (folder / name).write_bytes((bundled_model_dir() / name).read_bytes())
-    out = run(
-        "segment",
-        str(GOLDEN / "dev08_edgespink30db.flac"),
-        "--runtime",
-        "onnx",
-        "--model",
-        str(folder),
-    )
-    assert out.returncode == 1
-    assert "no model.int8.onnx" in out.stderr and "export-onnx" in out.stderr
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = GOLDEN / "dev08_edgespink30db.flac"
+    cmd = [SEGMENTER, "segment", str(path), "--model", str(folder), "--precision", "fp32"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    (cached,) = (tmp_path / "cache" / "segmenter" / "onnx").glob("*/model.onnx")
+    assert cached.parent.name == resolve_model(folder).sha256
+    made = cached.stat().st_mtime_ns
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["segments"] == json.loads(first.stdout)["segments"]
+    assert cached.stat().st_mtime_ns == made  # not exported again
+    doc = json.loads(first.stdout)
+    assert doc["model"]["runtime"] == "onnx"
+    assert [(s["start"] * 1000, s["end"] * 1000) for s in doc["segments"]] == reference(path)
+    assert not list(cached.parent.glob(".export-*"))  # no temporary left
 
 
 def test_onnx_runtime_missing_is_a_usage_error_before_any_file(tmp_path):
@@ -153,7 +160,10 @@ def test_onnx_runtime_missing_is_a_usage_error_before_any_file(tmp_path):
     (shim / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
     paths = (str(shim.parent), os.environ.get("PYTHONPATH"))  # before the code under test
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    hint = "segmenter: the onnx runtime needs onnxruntime: pip install 'segmenter[onnx]'\n"
+    hint = (
+        "segmenter: the onnx runtime needs onnxruntime, which comes with segmenter:"
+        f" pip install '{Path(__file__).parents[1]}'\n"
+    )
     recording = str(GOLDEN / "dev08_edgespink30db.flac")
     segment = subprocess.run(
         [SEGMENTER, "segment", recording, "--runtime", "onnx"],

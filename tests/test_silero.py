@@ -11,6 +11,8 @@ import soundfile as sf
 from segmenter.engines.model import ModelError
 from segmenter.engines.silero import WINDOW, SileroEngine
 
+from .conftest import REPO
+
 REALSET = Path(__file__).parents[2] / "shared" / "realset"
 GOLDEN = Path(__file__).parent / "data" / "golden"
 RECORDINGS = sorted(REALSET.glob("*.wav")) or sorted(GOLDEN.glob("*.flac"))[:2]
@@ -86,4 +88,4 @@ def test_a_missing_package_is_one_line_with_the_pip_hint(monkeypatch, package):
         SileroEngine.load()
     message = str(raised.value)
     assert "\n" not in message and package in message
-    assert "pip install 'segmenter[silero]'" in message
+    assert f"pip install '{REPO}[silero]'" in message

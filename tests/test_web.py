@@ -22,7 +22,7 @@ from segmenter.views import web
 from segmenter.views.report import read_batch, speech_spans
 from segmenter.writers import clip_name
 
-from .conftest import BATCH_SAMPLES, SAMPLES
+from .conftest import BATCH_SAMPLES, REPO, SAMPLES
 
 SAMPLE = SAMPLES / "standup_meeting.wav"
 
@@ -210,7 +210,7 @@ def test_serve_without_the_web_extra_says_how_to_get_it():
         text=True,
     )
     assert done.returncode == 2
-    assert done.stderr == "segmenter: serve needs the web extra: pip install 'segmenter[web]'\n"
+    assert done.stderr == f"segmenter: serve needs the web extra: pip install '{REPO}[web]'\n"
 
 
 def test_batch_runs_without_any_web_package(tmp_path):

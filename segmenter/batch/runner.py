@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..chunking import ChunkOptions
 from ..engines import DEFAULT_ENGINE
-from ..engines.model import resolve_model
+from ..engines.model import DEFAULT_RUNTIME, resolve_model
 from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
 from ..settings import check
 from ..views.report import write_report
@@ -48,7 +48,7 @@ class BatchSettings:
     out: Path
     jobs: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
     precision: str = "int8"
-    runtime: str = "torch"  # or "onnx": onnxruntime, no torch in the workers
+    runtime: str = DEFAULT_RUNTIME  # onnx: no torch in the workers; or torch (its extra)
     model: str | None = None
     engine: str = DEFAULT_ENGINE  # fsmn, silero or fusion; model/precision/runtime are FSMN's
     profile: str | None = None  # the decision (None: the engine's default); `overrides` are
@@ -160,7 +160,7 @@ _VADS: dict[tuple, Any] = {}
 
 
 def worker_vad(
-    model: str | None, precision: str, runtime: str = "torch", engine: str = DEFAULT_ENGINE
+    model: str | None, precision: str, runtime: str = DEFAULT_RUNTIME, engine: str = DEFAULT_ENGINE
 ):
     """The model of this worker process, loaded once, the process set up to run it."""
     key = (model, precision, runtime, engine)
@@ -235,6 +235,8 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     out = settings.out
     check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
     check_out(out)
+    if settings.runtime == "onnx" and settings.engine != "silero":  # once here, not per worker
+        resolve_model(settings.model).onnx_file(settings.precision)
     with OutputLock(out):
         handler = _log_to(out / "segmenter.log")
         try:

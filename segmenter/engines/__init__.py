@@ -1,7 +1,7 @@
 """Engines: audio in, one speech score per 10 ms frame out (see `base.ScoreStream`).
 
 `fsmn` (the default) is FunASR's FSMN-VAD, bundled; `silero` is the model the silero-vad package
-ships (extra `segmenter[silero]`); `fusion` runs both and combines their scores (`fusion.py`).
+ships (the `silero` extra); `fusion` runs both and combines their scores (`fusion.py`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-ONNX_HINT = "the onnx runtime needs onnxruntime: pip install 'segmenter[onnx]'"
+
+def onnx_hint() -> str:
+    """What to do where onnxruntime, a core dependency, cannot be imported."""
+    from ..install import install_line
+
+    return f"the onnx runtime needs onnxruntime, which comes with segmenter: {install_line()}"
 
 
 def import_onnxruntime():
@@ -18,7 +23,7 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError as exc:
-        raise ImportError(f"{ONNX_HINT} ({exc})") from None
+        raise ImportError(f"{onnx_hint()} ({exc})") from None
     return onnxruntime
 
 

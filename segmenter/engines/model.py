@@ -2,13 +2,15 @@
 
 The bundled FSMN-VAD is the default; a local folder or a ModelScope id can replace it. A folder
 made by `segmenter quantize` holds model.int8.pt instead of model.pt; model.onnx and
-model.int8.onnx (from `segmenter export-onnx`) serve the onnx runtime.
+model.int8.onnx (from `segmenter export-onnx`) serve the onnx runtime, the default. A folder
+without them has them exported once (with torch, the `torch` extra) into the user's cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,7 +24,8 @@ REQUIRED_FILES = ("config.yaml", "am.mvn")
 WEIGHTS = {"fp32": "model.pt", "int8": "model.int8.pt"}  # torch weights, by how they are stored
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 PRECISIONS = ("int8", "fp32")
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("onnx", "torch")
+DEFAULT_RUNTIME = "onnx"  # onnxruntime: no torch in the workers (~100 MB each instead of ~290)
 
 
 class ModelError(Exception):
@@ -46,15 +49,45 @@ class ModelFiles:
         return self.weights.name == WEIGHTS["int8"]
 
     def onnx_file(self, precision: str) -> Path:
-        """The ONNX network for a precision; a clear error where the folder has none."""
+        """The ONNX network for a precision: the folder's own, else one exported once into the
+        cache (keyed by the weights' hash), so any FSMN folder runs on the default runtime."""
         path = self.directory / ONNX_FILES[precision]
-        if not path.is_file():
+        if path.is_file():
+            return path
+        if self.int8_only:
             raise ModelError(
-                f"model {self.name}: no {path.name} for the onnx runtime; make it with "
-                f"`segmenter export-onnx --model {self.directory} -o {path}`"
-                + (" --int8" if precision == "int8" else "")
+                f"model {self.name}: holds torch INT8 weights only (from segmenter quantize) and no"
+                f" {path.name}; run it with --runtime torch"
             )
-        return path
+        cached = onnx_cache() / self.sha256 / ONNX_FILES[precision]
+        if not cached.is_file():
+            self._export(cached, precision)
+        return cached
+
+    def _export(self, path: Path, precision: str) -> None:
+        """Export the network to `path` (written under a temporary name, then renamed: workers
+        that export at once never read half a file)."""
+        from ..install import extra_hint
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=path.parent)
+        os.close(handle)
+        try:
+            from ..toolkit.export import export_onnx, fp32_encoder  # torch, onnx, onnxscript
+
+            export_onnx(fp32_encoder(self), Path(temporary), int8=precision == "int8")
+            os.replace(temporary, path)
+        except ImportError as exc:
+            what = f"model {self.name} has no {path.name}; exporting it to ONNX"
+            raise ModelError(f"{extra_hint('torch', what)} ({exc})") from None
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
+
+def onnx_cache() -> Path:
+    """Where ONNX files exported for model folders without them are kept (XDG cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "segmenter" / "onnx"
 
 
 def bundled_model_dir() -> Path:
@@ -76,10 +109,12 @@ def resolve_model(model: str | os.PathLike | None = None) -> ModelFiles:
 
 def _download(model_id: str) -> Path:
     """Fetch a ModelScope model into its cache (offline when already cached)."""
+    from ..install import extra_hint
+
     try:
         from modelscope import snapshot_download
-    except ImportError as exc:
-        raise ModelError(f"model {model_id}: modelscope is not installed ({exc})") from None
+    except ImportError:
+        raise ModelError(extra_hint("modelscope", f"model {model_id}: a ModelScope id")) from None
     try:
         return Path(snapshot_download(model_id))
     except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear line

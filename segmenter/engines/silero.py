@@ -35,19 +35,21 @@ CENTRE = FRAME_SAMPLES // 2  # a frame's score is the window's that holds this s
 MAX_WINDOWS = 512  # windows per onnxruntime call (16 s): bounds the memory a huge block takes
 GRAPH = "silero_vad_16k_sequence.onnx"
 HEIGHT = "height_axis"  # the axis a 1-D convolution's input gains to become 2-D
-INSTALL_HINT = "pip install 'segmenter[silero]'"
 
 
 def model_path() -> Path:
     """The sequence graph inside the installed silero-vad package, found without importing it."""
+    from ..install import extra_hint
+
     for package in ("silero_vad", "onnxruntime", "onnx"):
         if find_spec(package) is None:
-            raise ModelError(f"the silero engine needs the {package} package: {INSTALL_HINT}")
+            what = f"the silero engine (the {package} package)"
+            raise ModelError(extra_hint("silero", what))
     (folder,) = find_spec("silero_vad").submodule_search_locations
     path = Path(folder) / "data" / GRAPH
     if not path.is_file():
-        found = version("silero-vad")
-        raise ModelError(f"silero-vad {found} has no {GRAPH} (needs >= 6.2.2): {INSTALL_HINT}")
+        what = f"silero-vad {version('silero-vad')} has no {GRAPH}: the silero engine"
+        raise ModelError(extra_hint("silero", what) + " (silero-vad >= 6.2.2)")
     return path
 
 

@@ -28,6 +28,7 @@ from starlette.responses import PlainTextResponse
 from ..audio import AudioError
 from ..batch.manifest import FileRow
 from ..engines import DEFAULT_ENGINE
+from ..engines.model import DEFAULT_RUNTIME
 from ..profiles import DEFAULT_PROFILE, PROFILES
 from ..segments import Segment, segments_of
 from ..vad import Vad, steady_allocator
@@ -50,7 +51,7 @@ class ServeSettings:
     port: int = 6006
     model: str | None = None
     precision: str = "int8"
-    runtime: str = "torch"
+    runtime: str = DEFAULT_RUNTIME
     engine: str = DEFAULT_ENGINE
     max_upload_mb: float = 200.0
     max_end_silence_time: int | None = None  # the page's starting values (ms, FunASR's names)

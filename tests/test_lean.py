@@ -1,0 +1,109 @@
+"""The lean install: the default batch runs on onnxruntime INT8 and never imports torch; where
+torch is not installed, what needs it says how to install it, in one line."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from segmenter.engines.model import bundled_model_dir
+
+from .conftest import BATCH_SAMPLES, REPO, SAMPLES, SEGMENTER
+
+TORCH_PACKAGES = re.compile(r"^(torch|functorch|torchgen)([-_.].*)?$")
+CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
+def recordings(folder: Path) -> Path:
+    """Two demo recordings in `folder`."""
+    folder.mkdir()
+    for name in BATCH_SAMPLES:
+        shutil.copyfile(SAMPLES / name, folder / name)
+    return folder
+
+
+def test_default_batch_imports_no_torch_in_coordinator_or_workers(tmp_path):
+    """Python's import log (PYTHONPROFILEIMPORTTIME, inherited by the workers) names no torch."""
+    out = tmp_path / "out"
+    cmd = [SEGMENTER, "run", str(recordings(tmp_path / "in")), "-o", str(out), "--jobs", "2"]
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    done = subprocess.run(
+        [*cmd, "--settle-seconds", "0", "--quiet"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
+    assert "segmenter.vad" in imported  # the workers' imports are logged (the coordinator has none)
+    assert "onnxruntime" in imported
+    assert not [name for name in imported if name.split(".")[0] == "torch"]
+    for name in BATCH_SAMPLES:
+        model = json.loads((out / f"{name}.json").read_text())["model"]
+        assert (model["runtime"], model["precision"]) == ("onnx", "int8")
+
+
+@pytest.fixture(scope="module")
+def torchless(tmp_path_factory) -> Path:
+    """The Python of an environment with this one's packages except torch: a lean install."""
+    root = tmp_path_factory.mktemp("lean") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    (site,) = root.glob("lib/python*/site-packages")
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not TORCH_PACKAGES.match(entry.name):
+            (site / entry.name).symlink_to(entry)
+    python = root / "bin" / "python"
+    probe = subprocess.run([python, "-c", "import torch"], capture_output=True)
+    assert probe.returncode == 1  # torch is really absent there
+    return python
+
+
+def lean(python: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`segmenter ARGS` on the torch-less Python (the code under test first on its path)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [python, "-m", "segmenter.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_batch_and_segment_run_where_torch_is_not_installed(torchless, tmp_path):
+    out = tmp_path / "out"
+    inputs = str(recordings(tmp_path / "in"))
+    done = lean(torchless, "run", inputs, "-o", str(out), "--jobs", "2", "--settle-seconds", "0")
+    assert done.returncode == 0, done.stderr
+    assert len(list(out.glob("*.wav.json"))) == len(BATCH_SAMPLES)
+    one = lean(torchless, "segment", str(SAMPLES / BATCH_SAMPLES[0]), "--precision", "fp32")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["model"]["runtime"] == "onnx"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("segment", str(SAMPLES / BATCH_SAMPLES[0]), "--runtime", "torch"),
+        ("run", str(SAMPLES), "-o", "OUT", "--runtime", "torch"),
+        ("quantize", "-o", "q8"),
+        ("export-onnx", "-o", "vad.onnx"),
+    ],
+    ids=lambda a: a[0],
+)
+def test_what_needs_torch_names_the_install_line(torchless, tmp_path, args):
+    """A usage error (exit 2) in one line: CPU torch from its index, then the torch extra."""
+    done = lean(torchless, *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+    assert f"needs the torch extra: {CPU_TORCH} && pip install '{REPO}[torch]'" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_model_without_onnx_files_needs_torch_to_export_them(torchless, tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("model.pt", "config.yaml", "am.mvn"):
+        shutil.copyfile(bundled_model_dir() / name, folder / name)
+    done = lean(torchless, "segment", str(SAMPLES / BATCH_SAMPLES[0]), "--model", str(folder))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "has no model.int8.onnx; exporting it to ONNX needs the torch extra" in done.stderr
+    assert f"pip install '{REPO}[torch]'" in done.stderr
