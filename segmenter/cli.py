@@ -370,7 +370,7 @@ def add_run_parser(commands) -> None:
         "--jobs",
         type=parse_as("jobs"),
         metavar="N",
-        help="worker processes (default: usable cores)",
+        help="worker processes (default: the usable cores, as many as the available memory holds)",
     )
     run.add_argument(
         "--backend", choices=("loky", "dask"), help="loky (this machine, default) or dask"

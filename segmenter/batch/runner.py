@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, write_formats
 from .discovery import check_out, check_roots, discover
 from .manifest import Manifest, OutputLock, Planned, config_hash
+from .pool import choose_workers
 
 log = logging.getLogger("segmenter.batch.runner")
 
@@ -46,7 +47,7 @@ class BatchSettings:
 
     inputs: list[str]
     out: Path
-    jobs: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    jobs: int | None = None  # None: the cores, as many as memory holds (pool.py)
     precision: str = "int8"
     runtime: str = DEFAULT_RUNTIME  # onnx: no torch in the workers; or torch (its extra)
     model: str | None = None
@@ -237,6 +238,10 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     check_out(out)
     if settings.runtime == "onnx" and settings.engine != "silero":  # once here, not per worker
         resolve_model(settings.model).onnx_file(settings.precision)
+    if settings.jobs is None and not settings.scheduler:  # a scheduler's cluster has its own
+        choice = choose_workers(settings.engine, settings.runtime)
+        print(f"segmenter: {choice.line}", file=sys.stderr)
+        settings = replace(settings, jobs=choice.workers)
     with OutputLock(out):
         handler = _log_to(out / "segmenter.log")
         try:
