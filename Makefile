@@ -1,44 +1,58 @@
 # Quick start: `make run` segments samples/ into output/; `make test` runs lint and the test suite.
+# One venv, two stamps: `make run` installs only what the batch needs (the package: onnxruntime,
+# no torch, no Debian package, as samples/ is read by libsndfile); `make test` adds the dev extra
+# (torch among it) and the Debian tools the tests use. Either after the other installs no more.
 PYTHON ?= python3
 VENV ?= .venv
-# The CPU build of torch; a bare range would pull a multi-GB CUDA build. Override on other boxes,
+# The CPU build of torch, for the tests: the pin, and the index that has its +cpu wheel (on the
+# public index alone, torch==2.13.0 is the multi-GB CUDA build). Empty TORCH_INDEX where that
+# index is unreachable and a local wheel cache holds the CPU build; other boxes may override,
 # e.g. `make test TORCH_SPEC='torch==2.9.1'`.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Debian tools the tests use, as COMMAND or COMMAND:PACKAGE when the package is named otherwise.
-SYSTEM_TOOLS ?= ffmpeg sox espeak-ng chromium chromedriver:chromium-driver
+TEST_TOOLS ?= ffmpeg sox espeak-ng chromium chromedriver:chromium-driver
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install -q --disable-pip-version-check
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint system-tools clean
+.PHONY: run test lint test-tools clean
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/segmenter run samples -o output --settle-seconds 0
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 # Debian packages the tests need (ffmpeg for compressed formats, sox and espeak-ng for samples,
-# headless chromium and its driver for the web page and report tests).
-system-tools:
-	@missing=""; for t in $(SYSTEM_TOOLS); do \
+# headless chromium and its driver for the web page and report tests), without the desktop
+# services apt would recommend with chromium (printer tools, power and notification daemons).
+test-tools:
+	@missing=""; for t in $(TEST_TOOLS); do \
 		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml | system-tools
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
-	touch $(STAMP)
+	$(PIP) -e .
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP) | test-tools
+	$(PIP) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PIP) -e ".[dev]"
+	touch $@
 
 clean:
 	rm -rf $(VENV) output
