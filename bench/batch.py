@@ -1,11 +1,11 @@
 """Batch scaling: `segmenter run` with 1 and 2 workers, and the per-file overhead on tiny files.
 
-usage: python bench/batch.py [--backend loky] [--runtime torch|onnx]
+usage: python bench/batch.py [--backend loky] [--runtime onnx|torch]
 
 Makes (once, under bench/data/) 20 one-minute files and 1,000 one-second files cut from the
 golden recordings, then times whole `segmenter run` invocations into fresh output folders, as a
 user would run them (worker start-up included), plus a resume over the finished output. The
-peak RSS is that of the largest process of the run (a worker: the coordinator imports no torch).
+peak RSS is that of the largest process of the run (a worker: the coordinator loads no model).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def scaling(inputs: Path, jobs: int, settings: argparse.Namespace) -> tuple[floa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="loky")
-    ap.add_argument("--runtime", default="torch")
+    ap.add_argument("--runtime", default="onnx")
     settings = ap.parse_args()
     minutes = make_files("batch20x60s", 20, 60)
     tiny = make_files("batch1000x1s", 1000, 1)

@@ -1,6 +1,7 @@
 """INT8 accuracy: the default dynamic INT8 beside two variants, and how far INT8 moves the score.
 
 usage: python bench/int8.py [--val DIR]
+       python bench/int8.py --runtimes    # INT8 on torch and onnxruntime: agreement and F1
 
 Share of segment boundaries within 10 ms of FunASR's (golden set, tests/data/golden) and of
 segmenter FP32's (a validation set: DIR, else 14 x 90 s made once in bench/data/val with the
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from segmenter.engines.model import PRECISIONS
+from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +51,7 @@ class WideActivationLinear(nn.Module):
 
 
 def wide_activation_vad(bits: int) -> Vad:
-    vad = Vad.load(precision="fp32")
+    vad = Vad.load(precision="fp32", runtime="torch")
     for module in list(vad.encoder.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, nn.Linear):
@@ -96,13 +99,57 @@ def recheck_share(near: np.ndarray, context: int) -> float:
     return float((np.cumsum(covered)[:-1] > 0).mean())
 
 
+SETS = {  # recordings with FunASR's segments (*.funasr.json) and ground truth (*.rttm)
+    "golden (12 x 20-150 s)": GOLDEN,
+    "devset (synthetic)": ROOT.parent / "shared" / "devset",
+    "realset (real clips)": ROOT.parent / "shared" / "realset",
+}
+
+
+def runtimes_table() -> None:
+    """What INT8 costs on each runtime: boundaries within 10 ms of FunASR's and of the same
+    runtime's FP32 (files whose segment count differs are left out and counted), and F1
+    against the ground-truth RTTMs beside FP32's."""
+    vads = {(r, p): Vad.load(precision=p, runtime=r) for r in ("torch", "onnx") for p in PRECISIONS}
+    print("| set | runtime | INT8 within 10 ms of FunASR | INT8 within 10 ms of FP32 |", end="")
+    print(" F1 FP32 | F1 INT8 |")
+    print("| --- | --- | --- | --- | ---: | ---: |")
+    for name, folder in SETS.items():
+        paths = sorted(p for p in folder.glob("*") if p.suffix in (".wav", ".flac"))
+        if not paths:
+            continue
+        funasr = {
+            p: sum(json.loads(p.with_suffix(".funasr.json").read_text())["segments_ms"], [])
+            for p in paths
+        }
+        for runtime in ("torch", "onnx"):
+            fp32 = {p: boundaries(vads[(runtime, "fp32")], p) for p in paths}
+            int8 = vads[(runtime, "int8")]
+            f1 = [f1_of(vads[(runtime, p)], paths) for p in PRECISIONS[::-1]]
+            print(f"| {name}, {len(paths)} files | {runtime} | {agreement(int8, funasr)} |", end="")
+            print(f" {agreement(int8, fp32)} | {f1[0]:.4f} | {f1[1]:.4f} |")
+
+
+def f1_of(vad: Vad, paths: list[Path]) -> float:
+    """Frame F1 of `vad` over the files, against their ground-truth RTTMs."""
+    total = Score()
+    for path in paths:
+        spans = [(s.start / 1000, s.end / 1000) for s in vad.segments(path)]
+        total += score(read_rttm(path.with_suffix(".rttm")), spans)
+    return total.f1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--val", type=Path, help="validation recordings (*.wav)")
+    ap.add_argument("--runtimes", action="store_true", help="INT8 on torch and onnxruntime")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.runtimes:
+        runtimes_table()
+        return
     golden = sorted(p for p in GOLDEN.iterdir() if p.suffix in (".flac", ".wav"))
-    fp32 = Vad.load(precision="fp32")
+    fp32 = Vad.load(precision="fp32", runtime="torch")  # the variants below are torch modules
     funasr = {
         p: sum(json.loads(p.with_suffix(".funasr.json").read_text())["segments_ms"], [])
         for p in golden
@@ -110,12 +157,12 @@ def main() -> None:
     val = {p: boundaries(fp32, p) for p in validation_set(args.val)}
     print("| INT8 scheme | golden, within 10 ms of FunASR | validation, within 10 ms of FP32 |")
     print("| --- | --- | --- |")
-    runs = {"dynamic, per-channel (default)": Vad.load(precision="int8")}
+    runs = {"dynamic, per-channel (torch)": Vad.load(precision="int8", runtime="torch")}
     runs |= {f"8-bit activations, {b}-bit weights": wide_activation_vad(b) for b in (7, 6)}
     for name, vad in runs.items():
         print(f"| {name} | {agreement(vad, funasr)} | {agreement(vad, val)} |")
 
-    exact, rough = scores(fp32, golden), scores(runs["dynamic, per-channel (default)"], golden)
+    exact, rough = scores(fp32, golden), scores(runs["dynamic, per-channel (torch)"], golden)
     drift = np.abs(rough - exact)
     print(f"\nscore drift on the golden set ({len(drift)} frames): max {drift.max():.3f},")
     print(f"99.9th percentile {np.quantile(drift, 0.999):.3f}, 99th {np.quantile(drift, 0.99):.3f}")
