@@ -18,8 +18,8 @@ BARE_EXTRA = re.compile(rf"(?<![\w/.-]){STRANGER}\[")
 
 
 def reaches_stranger(text: str) -> list[str]:
-    """The install commands in `text` that would fetch `segmenter` by name, and any
-    `segmenter[extra]` spelling (an extra of the bare name), wherever it appears."""
+    """The install commands in `text` that would fetch `segmenter` by name, and any extra
+    spelled on the bare name, wherever it appears."""
     found = []
     for command in COMMAND.finditer(text):
         for word in command["args"].split():
