@@ -107,3 +107,13 @@ def test_model_without_onnx_files_needs_torch_to_export_them(torchless, tmp_path
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "has no model.int8.onnx; exporting it to ONNX needs the torch extra" in done.stderr
     assert f"pip install '{REPO}[torch]'" in done.stderr
+
+
+def test_bench_measures_what_a_lean_install_runs(torchless):
+    """No torch: the onnxruntime rows, compared with onnxruntime's FP32 (FunASR's segments)."""
+    done = lean(torchless, "bench", "--seconds", "10", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {(r["runtime"], r["precision"]): r for r in json.loads(done.stdout)}
+    assert set(rows) == {("onnx", "fp32"), ("onnx", "int8")}
+    assert rows[("onnx", "fp32")]["agreement"] == 1.0
+    assert not any(r["torch_imported"] for r in rows.values())
