@@ -32,7 +32,7 @@ def test_precise_per_call_and_at_load_agree(vad_int8):
     assert precise != default and len(precise) >= len(default)
     assert_separate(precise)
     assert vad_int8.segments(CLIP, profile="funasr") == default  # the default is funasr
-    loaded = Vad.load(profile="precise", pad_ms=0)
+    loaded = Vad.load(profile="precise", pad_ms=0, runtime="torch")  # as vad_int8
     assert loaded.settings() == PreciseOptions(pad_ms=0)
     assert loaded.segments(CLIP) == vad_int8.segments(CLIP, profile="precise", pad_ms=0)
     assert loaded.segments(CLIP, profile="funasr") == default
@@ -101,7 +101,8 @@ def test_job_profile_and_a_profile_change_redoes_files(tmp_path):
 
 
 def test_funasr_settings_by_their_names_on_the_command_line_and_in_jobs(vad_int8, tmp_path):
-    done = run_cli("segment", str(CLIP), "--lookahead-time-end-point", "400", "--do-extend", "0")
+    settings = ("--lookahead-time-end-point", "400", "--do-extend", "0")
+    done = run_cli("segment", str(CLIP), *settings, "--runtime", "torch")  # as vad_int8
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     expected = vad_int8.segments(CLIP, lookahead_time_end_point=400, do_extend=0)
