@@ -49,7 +49,7 @@ def main() -> None:
     feats = np.random.default_rng(0).normal(size=(BATCH, 400)).astype(np.float32)
     rows = []
     for precision in ("fp32", "int8"):
-        encoder = Vad.load(precision=precision).encoder
+        encoder = Vad.load(precision=precision, runtime="torch").encoder
         rows.append(
             (
                 f"torch {precision} eager",
