@@ -417,7 +417,7 @@ def add_run_parser(commands) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .vad import Vad, one_core_process  # torch is imported only where the model runs
+    from .vad import Vad, one_core_process  # the engine is imported only where the model runs
 
     one_core_process()
     values = vars(args).copy()

@@ -1,7 +1,8 @@
 """How many workers a batch starts: the usable cores, but no more than the available memory holds.
 
 Each worker keeps one model loaded; its memory depends on the runtime and the engine (measured
-peak RSS of a worker on a 60-minute recording, rounded up: onnxruntime ~105 MB, torch ~285 MB).
+peak RSS of a worker in bench/batch.py and on a 60-minute file, rounded up: onnxruntime ~115 MB,
+torch ~290 MB).
 A headroom stays free for the coordinator and the rest of the box. `--jobs` overrides all this.
 """
 

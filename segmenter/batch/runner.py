@@ -1,7 +1,7 @@
 """`segmenter run`: segment every recording under the inputs with a pool of workers.
 
 The coordinator discovers the recordings, plans from the manifest, hands files to joblib workers
-(longest first; each worker loads the model once and runs one torch thread), and as results
+(longest first; each worker loads the model once and runs one engine thread), and as results
 stream back writes the JSON and RTTM outputs and then the manifest row. A worker that dies
 (segfault, OOM kill) costs only the file it had: suspects are retried alone, and the one that
 kills its worker again is recorded as failed.

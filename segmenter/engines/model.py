@@ -25,7 +25,7 @@ WEIGHTS = {"fp32": "model.pt", "int8": "model.int8.pt"}  # torch weights, by how
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 PRECISIONS = ("int8", "fp32")
 RUNTIMES = ("onnx", "torch")
-DEFAULT_RUNTIME = "onnx"  # onnxruntime: no torch in the workers (~100 MB each instead of ~290)
+DEFAULT_RUNTIME = "onnx"  # onnxruntime: no torch in the workers (~115 MB each instead of ~290)
 
 
 class ModelError(Exception):
