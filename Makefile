@@ -49,8 +49,10 @@ $(RUN_STAMP): pyproject.toml
 	$(PIP) -e .
 	touch $@
 
+# torch alone from its index (its dependencies come with the dev extra from the usual indexes, so
+# an unreachable TORCH_INDEX costs one lookup's retries, not one per dependency)
 $(TEST_STAMP): $(RUN_STAMP) | test-tools
-	$(PIP) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PIP) --no-deps $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(PIP) -e ".[dev]"
 	touch $@
 
