@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .audio import AudioError
 from .batch.discovery import check_out
+from .batch.diskfull import EXIT_DISK_FULL, DiskFull
 from .batch.manifest import LockedError, Manifest
 from .chunking import ChunkOptions
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
@@ -253,7 +254,7 @@ def decision_overrides(values: dict, profile: str) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command and its options."""
-    parser = Parser(prog="segmenter", description=__doc__)
+    parser = Parser(prog="segmenter", description=__doc__, epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"segmenter {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     segment = commands.add_parser("segment", help="segment one file, JSON to stdout")
@@ -344,12 +345,20 @@ def add_serve_parser(commands) -> None:
     serve.set_defaults(func=run_serve)
 
 
+EXIT_CODES = (
+    "exit codes: 0 ok; 1 some files failed; 2 usage error; 3 OUT in use by another run;"
+    f" {EXIT_DISK_FULL} OUT's disk is full (free space, run again);"
+    " 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
+)
+
+
 def add_run_parser(commands) -> None:
     run = commands.add_parser(
         "run",
         help="segment every recording under the inputs into OUT, resumably",
         description="Settings come from --job FILE (TOML, same names with underscores) and the "
         "command line, which wins.",
+        epilog=EXIT_CODES,
     )
     run.add_argument("inputs", nargs="*", help="files or folders (recursive)")
     run.add_argument("-o", "--out", type=Path, help="output folder (manifest, JSON, RTTM, clips)")
@@ -401,6 +410,13 @@ def add_run_parser(commands) -> None:
         type=parse_as("settle_seconds"),
         metavar="SECONDS",
         help="skip files changed this recently (default 5)",
+    )
+    run.add_argument(
+        "--stop-grace",
+        type=parse_as("stop_grace"),
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT the files in flight get this long to finish, the rest stay to"
+        " do (default 30; a second signal stops at once)",
     )
     run.set_defaults(func=run_batch)
 
@@ -473,6 +489,8 @@ def run_batch(args: argparse.Namespace) -> int:
     settings = batch_settings(args)
     require_runtime(settings.runtime)
     summary, code = run(settings)
+    if summary.disk_full:
+        print(f"segmenter: {summary.disk_full}", file=sys.stderr)
     print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
 
@@ -629,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
     except LockedError as exc:
         print(f"segmenter: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except DiskFull as exc:
+        print(f"segmenter: {exc}", file=sys.stderr)
+        return EXIT_DISK_FULL
 
 
 if __name__ == "__main__":

@@ -213,6 +213,22 @@ class Manifest:
     def failed(self, rel: str, error: str, seconds: float | None = None) -> None:
         self._update(rel, status="failed", error=error, finished=now(), seconds=seconds)
 
+    def redo(self, rel: str, reason: str) -> None:
+        """Leave a file to do, saying why (its input changed while it was read)."""
+        self._update(rel, status="pending", error=reason, finished=now())
+
+    def source(self, rel: str) -> dict[str, Any]:
+        """What the run planned from: the input's path, size, mtime, fingerprint and config."""
+        row = self.db.execute(
+            "SELECT rel, path, size, mtime, fingerprint, config FROM files WHERE rel=?", (rel,)
+        ).fetchone()
+        return dict(row)
+
+    def unfinished(self, rels: set[str]) -> int:
+        """How many of `rels` are still to do (pending, or running when the run stopped)."""
+        rows = self.db.execute("SELECT rel FROM files WHERE status IN ('pending', 'running')")
+        return sum(row["rel"] in rels for row in rows)
+
     def status(self) -> dict[str, Any]:
         """Counts by status, audio and speech hours of what is done, failures with reasons."""
         counts = dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status"))

@@ -1,0 +1,154 @@
+"""Faults a nightly job meets, made for real: stop signals, inputs that change while they are
+read, a full output disk, a damaged manifest. Each ends with nothing lost and a batch that goes
+on (README, "Faults")."""
+
+import fcntl
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from .conftest import alive
+from .test_batch import SEGMENTER, SPEECH, loky_workers, outputs, rows, run
+from .test_cli import holds_open
+
+
+def minutes(folder: Path, name: str, n: int, offset: int = 0) -> Path:
+    """A WAV of `n` minutes of speech in `folder` (made); `offset` seconds make it unlike others."""
+    folder.mkdir(exist_ok=True)
+    sf.write(folder / name, np.tile(np.roll(SPEECH, 16000 * offset), n), 16000)
+    return folder / name
+
+
+def start(src: Path, out: Path, *args: str) -> subprocess.Popen:
+    """`segmenter run` in its own process group, as a service manager or a terminal starts it."""
+    cmd = [SEGMENTER, "run", str(src), "-o", str(out), "--quiet", "--settle-seconds", "0", *args]
+    return subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Poll until `condition()` while the run goes on; fails if the run ended first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def lock_is_free(out: Path) -> bool:
+    """Whether OUT's lock can be taken: the run released it."""
+    fd = os.open(out / ".segmenter.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def statuses(out: Path) -> dict[str, str]:
+    return {rel: row["status"] for rel, row in rows(out).items()}
+
+
+@pytest.fixture(scope="module")
+def long_batch(tmp_path_factory) -> Path:
+    """Four recordings of 10 minutes: a worker is busy with each for a few seconds."""
+    src = tmp_path_factory.mktemp("signals") / "in"
+    for i in range(4):
+        minutes(src, f"f{i}.wav", 10, offset=i)
+    return src
+
+
+def test_sigterm_finishes_the_files_in_flight_and_leaves_the_rest_to_do(long_batch, tmp_path):
+    out = tmp_path / "out"
+    batch = start(long_batch, out, "--jobs", "1")
+    wait_for(lambda: any(out.glob("*.json")), batch)
+    workers = loky_workers(batch.pid)
+    batch.send_signal(signal.SIGTERM)  # the coordinator alone, as systemd's KillMode=mixed does
+    stdout, stderr = batch.communicate(timeout=120)
+    assert batch.returncode == 143, stderr
+    assert stderr.startswith("segmenter: SIGTERM: stopping; files in flight get up to 30 s")
+    assert "stopped by SIGTERM" in stdout and "left to do" in stdout
+    assert lock_is_free(out) and not list(out.rglob(".tmp-*"))
+    assert not any(map(alive, workers))
+    before = statuses(out)
+    done = {rel for rel, status in before.items() if status == "done"}
+    assert done and len(done) < 4  # the file in flight finished; the rest were not started
+    assert set(before.values()) <= {"done", "pending", "running"}  # none failed
+    assert f"{4 - len(done)} left to do" in stdout
+    again = run(long_batch, "-o", out, "--jobs", "1")
+    assert again.returncode == 0, again.stderr
+    after = rows(out)
+    assert all(row["status"] == "done" for row in after.values()) and len(after) == 4
+    assert all(after[rel]["attempts"] == 1 for rel in done)  # nothing done twice
+
+
+@pytest.mark.parametrize("how", ["second signal", "grace period over"])
+def test_ctrl_c_abandons_the_files_in_flight_when_told_or_at_the_end_of_the_grace(
+    how, long_batch, tmp_path
+):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it: the workers ignore
+    it and keep their files until the coordinator gives up on them."""
+    out = tmp_path / "out"
+    grace = "600" if how == "second signal" else "1"
+    batch = start(long_batch, out, "--jobs", "2", "--clips", "--stop-grace", grace)
+    wait_for(lambda: sum(map(holds_open, long_batch.iterdir())) == 2, batch)  # both at work
+    workers = loky_workers(batch.pid)
+    os.killpg(batch.pid, signal.SIGINT)
+    if how == "second signal":
+        time.sleep(0.5)
+        assert all(map(alive, workers)), "a worker died of the first Ctrl-C"
+        os.killpg(batch.pid, signal.SIGINT)
+    stdout, stderr = batch.communicate(timeout=60)
+    assert batch.returncode == 130, stderr
+    expected = {
+        "second signal": "segmenter: second SIGINT: stopping now",
+        "grace period over": "segmenter: the 1 s grace period is over: stopping now",
+    }[how]
+    assert expected + "; the files in flight are left to do" in stderr.splitlines()
+    assert "stopped by SIGINT" in stdout
+    assert lock_is_free(out) and not list(out.rglob(".tmp-*"))
+    deadline = time.monotonic() + 5
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, workers))
+    assert "done" not in statuses(out).values()  # ten minutes each: none could finish
+    assert run(long_batch, "-o", out, "--jobs", "2", "--clips").returncode == 0
+    assert set(statuses(out).values()) == {"done"}
+
+
+def test_inputs_deleted_truncated_or_replaced_while_read_are_recorded(tmp_path):
+    """One worker: while it reads the long file first, the test truncates it, deletes the next
+    one and replaces the last; the run records each and a rerun takes each as it is now."""
+    src = tmp_path / "in"
+    long = minutes(src, "a_long.wav", 30)
+    minutes(src, "b_deleted.wav", 2, offset=1)
+    replaced = minutes(src, "c_replaced.wav", 1, offset=2)
+    out = tmp_path / "out"
+    batch = start(src, out, "--jobs", "1")
+    wait_for(lambda: holds_open(long), batch)
+    os.truncate(long, long.stat().st_size // 2)  # 15 minutes are left
+    (src / "b_deleted.wav").unlink()
+    sf.write(tmp_path / "new.wav", SPEECH[: 16000 * 20], 16000)
+    os.replace(tmp_path / "new.wav", replaced)
+    stdout, stderr = batch.communicate(timeout=300)
+    assert batch.returncode == 1, stderr  # the deleted file failed; the batch went on
+    assert "1 failed, 2 changed while read (redone by the next run)" in stdout
+    assert "failed: b_deleted.wav: deleted while it was read" in stdout
+    first = rows(out)
+    assert first["a_long.wav"]["status"] == first["c_replaced.wav"]["status"] == "pending"
+    assert "changed while it was read" in first["a_long.wav"]["error"]
+    assert not (out / "a_long.wav.json").exists()  # no results from half a file
+    again = run(src, "-o", out, "--jobs", "1")  # each redone as it is now
+    assert again.returncode == 1, again.stderr
+    assert "files: 1 done, 0 already done, 1 failed" in again.stdout
+    assert "failed: a_long.wav: truncated WAV: data chunk declares" in again.stdout
+    assert outputs(out)["c_replaced.wav.json"]["audio"]["duration"] == 20
