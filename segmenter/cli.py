@@ -503,7 +503,7 @@ def require_manifest(out: Path) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     require_manifest(args.out)
-    manifest = Manifest.open(args.out)
+    manifest = Manifest.open_readonly(args.out)  # also on a full disk or a read-only share
     try:
         state = manifest.status()
     finally:

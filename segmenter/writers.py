@@ -244,7 +244,11 @@ def write_clips(
         staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
         staging.chmod(0o777 & ~UMASK)  # mkdtemp's 0700 would survive the rename
     try:
-        names = _cut(source, staging, segments, pad_ms, rate, channel)
+        try:
+            names = _cut(source, staging, segments, pad_ms, rate, channel)
+        except (sf.LibsndfileError, RuntimeError):
+            _raise_if_full(folder)
+            raise
         with naming(folder):
             if folder.exists():
                 shutil.rmtree(folder)
@@ -253,6 +257,22 @@ def write_clips(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+FULL_BELOW = 1 << 20  # bytes free under which a vague write failure is taken for a full disk
+
+
+def nearly_full(path: Path) -> bool:
+    """Whether the disk that holds `path` has (almost) no room left: libsndfile ("System
+    error.") and SQLite ("disk I/O error") do not always say that a disk is full."""
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize < FULL_BELOW
+
+
+def _raise_if_full(folder: Path) -> None:
+    """A WriteError (ENOSPC) about `folder` if its disk is full, so the run stops on it."""
+    if nearly_full(folder.parent):
+        raise WriteError(folder, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
 
 def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:

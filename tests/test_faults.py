@@ -152,3 +152,88 @@ def test_inputs_deleted_truncated_or_replaced_while_read_are_recorded(tmp_path):
     assert "files: 1 done, 0 already done, 1 failed" in again.stdout
     assert "failed: a_long.wav: truncated WAV: data chunk declares" in again.stdout
     assert outputs(out)["c_replaced.wav.json"]["audio"]["duration"] == 20
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs mounted for the test (root only), unmounted after it."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def twenty_second_files(src: Path, n: int) -> Path:
+    """`n` different 20-second recordings: a few hundred KiB of clips each."""
+    src.mkdir()
+    for i in range(n):
+        sf.write(src / f"f{i}.wav", np.roll(SPEECH, 16000 * 7 * i)[: 16000 * 20], 16000)
+    return src
+
+
+def assert_consistent(out: Path) -> set[str]:
+    """The manifest passes SQLite's integrity check, every file it says is done has all its
+    outputs, and no temporary file is left; returns the files done."""
+    import sqlite3
+
+    with sqlite3.connect(out / "manifest.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    done = {rel for rel, status in statuses(out).items() if status == "done"}
+    for rel in done:
+        segments = len(outputs(out)[f"{rel}.json"]["segments"])
+        assert (out / f"{rel}.rttm").read_text().count("\n") == segments
+        assert len(list((out / f"{rel}.clips").glob("*.wav"))) == segments
+    assert not list(out.rglob(".tmp-*"))
+    return done
+
+
+def test_disk_full_of_clips_stops_the_run_and_a_rerun_with_room_finishes_it(small_disk, tmp_path):
+    src = twenty_second_files(tmp_path / "in", 8)
+    reference = tmp_path / "ref"
+    assert run(src, "-o", reference, "--clips", "--jobs", "2").returncode == 0
+    out = small_disk / "out"
+    first = run(src, "-o", out, "--clips", "--jobs", "2")
+    assert first.returncode == 4, first.stderr
+    line = first.stderr.strip()
+    assert "\n" not in line, first.stderr
+    assert line.startswith(f"segmenter: {out} is on a full disk (tmpfs mounted on {small_disk}")
+    assert "file(s) left need about" in line and "free some space and run again" in line
+    done = assert_consistent(out)
+    assert 0 < len(done) < 8 and "left to do" in first.stdout
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    again = run(src, "-o", out, "--clips", "--jobs", "2")
+    assert again.returncode == 0, again.stderr
+    assert set(statuses(out).values()) == {"done"}
+    assert all(rows(out)[rel]["attempts"] == 1 for rel in done)  # done stayed done
+    assert outputs(out) == outputs(reference)
+
+
+def test_disk_full_under_the_manifest_keeps_it_whole(small_disk, tmp_path):
+    """The disk fills (a filler file) after a first run: the manifest cannot grow, the run says
+    so, and nothing done is lost; with the filler gone the batch goes on."""
+    src = twenty_second_files(tmp_path / "in", 3)  # the clips of three fit in 2 MiB
+    reference = tmp_path / "ref"
+    assert run(src, "-o", reference, "--clips", "--jobs", "1").returncode == 0
+    out = small_disk / "out"
+    assert run(src / "f0.wav", "-o", out, "--clips").returncode == 0
+    before = outputs(out)
+    filler = small_disk / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+    full = run(src, "-o", out, "--clips", "--jobs", "1")
+    assert full.returncode == 4, full.stderr
+    assert full.stderr.startswith(f"segmenter: {out} is on a full disk (tmpfs mounted on")
+    assert full.stderr.count("\n") == 1
+    status = subprocess.run([SEGMENTER, "status", str(out)], capture_output=True, text=True)
+    assert status.stdout.startswith("1 done, 0 failed, 0 to do"), status.stderr  # reads only
+    filler.unlink()
+    assert statuses(out) == {"f0.wav": "done"} and assert_consistent(out) == {"f0.wav"}
+    assert outputs(out) == before
+    again = run(src, "-o", out, "--clips", "--jobs", "1")
+    assert again.returncode == 0, again.stderr
+    assert "files: 2 done, 1 already done" in again.stdout
+    assert outputs(out) == outputs(reference)

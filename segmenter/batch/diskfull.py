@@ -12,6 +12,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..writers import nearly_full
+
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 EXIT_DISK_FULL = 4
 OWN_FILES = ("manifest.sqlite", "segmenter.log", ".segmenter.lock", "report.html")
@@ -21,23 +23,31 @@ class DiskFull(Exception):
     """OUT's disk has no room for the next write; the message says which disk and how much."""
 
 
-def no_space(exc: BaseException | None) -> bool:
-    """Whether a failure is the disk (or the user's quota) being full, from a file or SQLite."""
+def no_space(exc: BaseException | None, out: Path | None = None) -> bool:
+    """Whether a failure is the disk (or the user's quota) being full, from a file or SQLite;
+    SQLite's I/O errors count when OUT's disk is (almost) full."""
     if isinstance(exc, OSError):
         return exc.errno in NO_SPACE
     if isinstance(exc, sqlite3.OperationalError):
-        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            return True
+        io_error = code is not None and code & 0xFF == sqlite3.SQLITE_IOERR
+        return io_error and out is not None and nearly_full(out)
     return False
 
 
-def disk_full_line(out: Path, left: int, done: int) -> str:
-    """`OUT is on a full disk (...): N free; the K files left need about X` in one line."""
+def disk_full_line(out: Path, left: int = 0, done: int = 0) -> str:
+    """`OUT is on a full disk (...): N free; the K files left need about X` in one line (the
+    need left out when no file was planned yet)."""
     mount = mount_point(out)
     stats = os.statvfs(out)
     free = stats.f_bavail * stats.f_frsize
     where = f"{out} is on a full disk ({_device(mount)} mounted on {mount}, {_size(free)} free)"
-    output_bytes = _output_bytes(out)
-    if done and output_bytes:
+    output_bytes = _output_bytes(out) if left else 0
+    if not left:
+        need = "nothing could be started"
+    elif done and output_bytes:
         each = output_bytes / done
         need = (
             f"the {left} file(s) left need about {_size(each * left)} more"

@@ -293,9 +293,9 @@ def _out_disk(out: Path) -> Iterator[None]:
     try:
         yield
     except (OSError, sqlite3.OperationalError) as exc:
-        if not no_space(exc):
+        if not no_space(exc, out):
             raise
-        raise DiskFull(disk_full_line(out, left=0, done=0)) from None
+        raise DiskFull(disk_full_line(out)) from None
 
 
 @contextmanager
@@ -369,7 +369,7 @@ def _process_until_stopped(todo, settings, manifest, summary) -> None:
     except Abandon:
         pass  # the workers are gone (joblib kills them): their temporary files are swept below
     except (OSError, sqlite3.OperationalError) as exc:
-        if not no_space(exc):
+        if not no_space(exc, settings.out):
             raise
         log.error("OUT's disk is full: %s", exc)
         full = True
