@@ -17,7 +17,7 @@ from . import __version__
 from .audio import AudioError
 from .batch.discovery import check_out
 from .batch.diskfull import EXIT_DISK_FULL, DiskFull
-from .batch.manifest import LockedError, Manifest
+from .batch.manifest import LockedError, Manifest, ManifestDamaged
 from .chunking import ChunkOptions
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
 from .engines.model import PRECISIONS, RUNTIMES, ModelError, resolve_model
@@ -39,6 +39,7 @@ from .settings import (
 from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_DAMAGED = 5  # the manifest is damaged: --rebuild-manifest
 
 
 class Parser(argparse.ArgumentParser):
@@ -348,6 +349,7 @@ def add_serve_parser(commands) -> None:
 EXIT_CODES = (
     "exit codes: 0 ok; 1 some files failed; 2 usage error; 3 OUT in use by another run;"
     f" {EXIT_DISK_FULL} OUT's disk is full (free space, run again);"
+    f" {EXIT_DAMAGED} OUT's manifest is damaged (run again with --rebuild-manifest);"
     " 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
 )
 
@@ -418,6 +420,12 @@ def add_run_parser(commands) -> None:
         help="on SIGTERM/SIGINT the files in flight get this long to finish, the rest stay to"
         " do (default 30; a second signal stops at once)",
     )
+    run.add_argument(
+        "--rebuild-manifest",
+        action="store_true",
+        help="set a damaged OUT/manifest.sqlite aside and rebuild it from the JSON outputs on"
+        " disk (finished files are kept; failed ones are tried again)",
+    )
     run.set_defaults(func=run_batch)
 
 
@@ -468,6 +476,7 @@ def batch_settings(args: argparse.Namespace):
     engine, profile, precise = engine_settings(values)
     overrides = decision_overrides(values, profile)
     values["out"] = Path(values["out"])
+    values["rebuild_manifest"] = bool(getattr(args, "rebuild_manifest", False))  # not a job key
     formats, chunking = output_settings(values)
     return BatchSettings(
         engine=engine,
@@ -650,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     except DiskFull as exc:
         print(f"segmenter: {exc}", file=sys.stderr)
         return EXIT_DISK_FULL
+    except ManifestDamaged as exc:
+        print(f"segmenter: {exc}", file=sys.stderr)
+        return EXIT_DAMAGED
 
 
 if __name__ == "__main__":

@@ -186,7 +186,16 @@ def _lhotse(document: dict[str, Any], uri: str) -> tuple[str, str]:
     return json.dumps(recording) + "\n", lines
 
 
-FORMATS = ("json", "rttm", "csv", "audacity", "srt", "whisper", "lhotse")
+SUFFIXES = {  # each format's files, named `x.wav` + suffix
+    "json": (".json",),
+    "rttm": (".rttm",),
+    "csv": (".csv",),
+    "audacity": (".audacity.txt",),
+    "srt": (".srt",),
+    "whisper": (".whisper.json",),
+    "lhotse": (".recording.jsonl", ".supervisions.jsonl"),
+}
+FORMATS = tuple(SUFFIXES)
 
 
 def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
@@ -194,22 +203,23 @@ def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]
     uri = "_".join(Path(base.name).stem.split()) or "recording"
     texts: dict[str, str] = {}
     for name in formats:
-        if name == "json":
-            texts[".json"] = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
-        elif name == "rttm":
-            texts[".rttm"] = rttm_lines(uri, segments_of(document))
-        elif name == "lhotse":
-            texts[".recording.jsonl"], texts[".supervisions.jsonl"] = _lhotse(document, uri)
-        else:
-            suffix = {"audacity": ".audacity.txt", "whisper": ".whisper.json"}.get(name, f".{name}")
-            texts[suffix] = {"csv": _csv, "audacity": _audacity, "srt": _srt, "whisper": _whisper}[
-                name
-            ](document)
+        texts.update(zip(SUFFIXES[name], _texts(name, document, uri), strict=True))
     paths = []
     for suffix, text in texts.items():
         paths.append(base.with_name(base.name + suffix))
         write_text(paths[-1], text)
     return paths
+
+
+def _texts(name: str, document: dict[str, Any], uri: str) -> tuple[str, ...]:
+    """The text of each file of format `name` for one recording, in SUFFIXES' order."""
+    if name == "json":
+        return (json.dumps(document, indent=1, ensure_ascii=False) + "\n",)
+    if name == "rttm":
+        return (rttm_lines(uri, segments_of(document)),)
+    if name == "lhotse":
+        return _lhotse(document, uri)
+    return ({"csv": _csv, "audacity": _audacity, "srt": _srt, "whisper": _whisper}[name](document),)
 
 
 def rttm_lines(uri: str, segments: list[Segment]) -> str:

@@ -4,6 +4,7 @@ on (README, "Faults")."""
 
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -237,3 +238,72 @@ def test_disk_full_under_the_manifest_keeps_it_whole(small_disk, tmp_path):
     assert again.returncode == 0, again.stderr
     assert "files: 2 done, 1 already done" in again.stdout
     assert outputs(out) == outputs(reference)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    """(inputs, OUT) of a finished batch with clips: three recordings done, a broken one failed."""
+    root = tmp_path_factory.mktemp("finished")
+    src = twenty_second_files(root / "in", 3)
+    (src / "broken.wav").write_text("not a recording\n")
+    out = root / "out"
+    assert run(src, "-o", out, "--clips", "--jobs", "2").returncode == 1
+    return src, out
+
+
+def raw(out: Path) -> dict[str, bytes]:
+    """Every output's bytes (JSON, RTTM, clips)."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.suffix in (".json", ".rttm", ".wav")
+    }
+
+
+DAMAGE = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "zeroed": lambda data: bytes(len(data)),
+    "random bytes": lambda data: np.random.default_rng(16).bytes(len(data)),
+    "emptied": lambda data: b"",
+}
+REASONS = {
+    "truncated": "database disk image is malformed",
+    "zeroed": "file is not a database",
+    "random bytes": "file is not a database",
+    "emptied": "empty, though the folder holds outputs",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_manifest_is_named_and_rebuilt_from_the_outputs(damage, finished, tmp_path):
+    src, batch = finished
+    out = tmp_path / "out"
+    shutil.copytree(batch, out)
+    before, files = raw(out), rows(out)
+    manifest = out / "manifest.sqlite"
+    damaged = DAMAGE[damage](manifest.read_bytes())
+    manifest.write_bytes(damaged)
+    expected = (
+        f"segmenter: {manifest} is damaged ({REASONS[damage]}); run the batch again with"
+        f" --rebuild-manifest ('segmenter run INPUT... -o {out} --rebuild-manifest') to rebuild"
+        " it from the outputs on disk\n"
+    )
+    for command in (["status", str(out)], ["run", str(src), "-o", str(out)]):
+        refused = subprocess.run([SEGMENTER, *command], capture_output=True, text=True)
+        assert (refused.returncode, refused.stderr) == (5, expected), refused.stderr
+    rebuilt = run(src, "-o", out, "--clips", "--rebuild-manifest")
+    assert rebuilt.returncode == 1, rebuilt.stderr  # the broken file, tried again
+    aside = list(out.glob("manifest.sqlite.damaged-*[0-9]"))  # beside its -wal, -shm if any
+    assert len(aside) == 1 and aside[0].read_bytes() == damaged
+    assert rebuilt.stdout.startswith(
+        f"manifest: rebuilt from 3 finished file(s) on disk; the damaged one is {aside[0]}\n"
+        "files: 0 done, 3 already done, 1 failed"
+    )
+    assert raw(out) == before  # nothing redone
+    now = rows(out)
+    keep = ("status", "size", "mtime", "fingerprint", "config", "outputs", "segments", "speech")
+    for rel, row in files.items():
+        if row["status"] == "done":
+            assert {k: now[rel][k] for k in keep} == {k: row[k] for k in keep}
+    again = run(src, "-o", out, "--clips")
+    assert "files: 0 done, 3 already done, 1 failed" in again.stdout

@@ -39,6 +39,7 @@ from ..writers import TMP_PREFIX, clips_folder, output_base, write_formats
 from .discovery import check_out, check_roots, discover
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .manifest import Manifest, OutputLock, Planned, config_hash
+from .rebuild import rebuild
 from .stopping import STATE, STOP_SIGNALS, Abandon, stop_on_signals, stop_requested
 
 log = logging.getLogger("segmenter.batch.runner")
@@ -328,11 +329,13 @@ def _run_locked(settings: BatchSettings) -> Summary:
     )
     for path in found.unsettled:
         log.info("%s: still changing, left for the next run", path)
+    rebuilt = rebuild(settings.out, settings.formats) if settings.rebuild_manifest else ""
     manifest = Manifest.open(settings.out)
     summary = Summary(
         unsettled=len(found.unsettled),
         out=str(settings.out),
         settle_seconds=settings.settle_seconds,
+        rebuilt=rebuilt,
     )
     try:
         config = config_hash(settings.result_config())
