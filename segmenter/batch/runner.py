@@ -483,7 +483,8 @@ def _record(result, settings, manifest, summary, progress) -> None:
     source = manifest.source(rel)
     moved = _moved(source)
     if moved == "deleted":
-        manifest.failed(rel, f"{source['path']}: deleted while it was read", result["seconds"])
+        reason = f"{Path(source['path']).absolute()}: deleted while it was read"  # as others
+        manifest.failed(rel, reason, result["seconds"])
         log.warning("%s: deleted while it was read", rel)
     elif moved:
         manifest.redo(rel, f"changed while it was read ({moved}); redone by the next run")
