@@ -121,7 +121,8 @@ def test_ctrl_c_abandons_the_files_in_flight_when_told_or_at_the_end_of_the_grac
     while any(map(alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(map(alive, workers))
-    assert "done" not in statuses(out).values()  # ten minutes each: none could finish
+    left = [status for status in statuses(out).values() if status != "done"]
+    assert left and set(left) <= {"pending", "running"}  # to do, not failed
     assert run(long_batch, "-o", out, "--jobs", "2", "--clips").returncode == 0
     assert set(statuses(out).values()) == {"done"}
 

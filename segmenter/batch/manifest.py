@@ -68,7 +68,10 @@ def check_intact(db: sqlite3.Connection, path: Path, existed: bool = True) -> No
         intact = problems == ["ok"]
         if intact and existed and not _has_table(db) and next(path.parent.rglob("*.json"), None):
             problems = ["empty, though the folder holds outputs"]
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.OperationalError:  # cannot read it now (a full disk, a lock): not damage
+        db.close()
+        raise
+    except sqlite3.DatabaseError as exc:  # SQLITE_CORRUPT, SQLITE_NOTADB
         problems = [str(exc)]
     if problems != ["ok"]:
         db.close()
