@@ -99,20 +99,20 @@ def test_ctrl_c_abandons_the_files_in_flight_when_told_or_at_the_end_of_the_grac
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it: the workers ignore
     it and keep their files until the coordinator gives up on them."""
     out = tmp_path / "out"
-    grace = "600" if how == "second signal" else "1"
+    grace = "600" if how == "second signal" else "0.2"  # each file takes seconds
     batch = start(long_batch, out, "--jobs", "2", "--clips", "--stop-grace", grace)
     wait_for(lambda: sum(map(holds_open, long_batch.iterdir())) == 2, batch)  # both at work
     workers = loky_workers(batch.pid)
     os.killpg(batch.pid, signal.SIGINT)
     if how == "second signal":
-        time.sleep(0.5)
+        time.sleep(0.2)
         assert all(map(alive, workers)), "a worker died of the first Ctrl-C"
         os.killpg(batch.pid, signal.SIGINT)
     stdout, stderr = batch.communicate(timeout=60)
     assert batch.returncode == 130, stderr
     expected = {
         "second signal": "segmenter: second SIGINT: stopping now",
-        "grace period over": "segmenter: the 1 s grace period is over: stopping now",
+        "grace period over": "segmenter: the 0.2 s grace period is over: stopping now",
     }[how]
     assert expected + "; the files in flight are left to do" in stderr.splitlines()
     assert "stopped by SIGINT" in stdout
