@@ -199,15 +199,21 @@ FORMATS = tuple(SUFFIXES)
 
 
 def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
-    """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths."""
+    """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths.
+    If one cannot be written, those written before it are removed again."""
     uri = "_".join(Path(base.name).stem.split()) or "recording"
     texts: dict[str, str] = {}
     for name in formats:
         texts.update(zip(SUFFIXES[name], _texts(name, document, uri), strict=True))
-    paths = []
-    for suffix, text in texts.items():
-        paths.append(base.with_name(base.name + suffix))
-        write_text(paths[-1], text)
+    paths: list[Path] = []
+    try:
+        for suffix, text in texts.items():
+            paths.append(base.with_name(base.name + suffix))
+            write_text(paths[-1], text)
+    except OSError:  # a full disk: no recording is left with some of its files (all or none)
+        for path in paths[:-1]:
+            path.unlink(missing_ok=True)
+        raise
     return paths
 
 

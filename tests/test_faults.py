@@ -2,17 +2,22 @@
 read, a full output disk, a damaged manifest. Each ends with nothing lost and a batch that goes
 on (README, "Faults")."""
 
+import errno
 import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from segmenter.writers import write_formats
 
 from .conftest import alive
 from .test_batch import SEGMENTER, SPEECH, loky_workers, outputs, rows, run
@@ -156,18 +161,39 @@ def test_inputs_deleted_truncated_or_replaced_while_read_are_recorded(tmp_path):
     assert outputs(out)["c_replaced.wav.json"]["audio"]["duration"] == 20
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs mounted for the test (root only), unmounted after it."""
-    mount = tmp_path / "disk"
+@contextmanager
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `mount` (made) for the block (root only; else a skip)."""
     mount.mkdir()
     made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
     )
     if made.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs for the test."""
+    with tmpfs(tmp_path / "disk", "2m") as mount:
+        yield mount
+
+
+def test_a_recordings_outputs_are_written_all_or_none(tmp_path):
+    """One page left on the disk: the JSON fits, the RTTM does not, and the JSON goes again."""
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        filler = disk / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=4096"], capture_output=True)
+        os.truncate(filler, filler.stat().st_size - 4096)
+        document = {"segments": [{"start": 0.5, "end": 1.5}]}
+        with pytest.raises(OSError) as failure:
+            write_formats(disk / "x.wav", document, ("json", "rttm"))
+        assert failure.value.errno == errno.ENOSPC
+        assert [p.name for p in disk.iterdir()] == ["filler"]
 
 
 def twenty_second_files(src: Path, n: int) -> Path:
