@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 from . import __version__
 from .audio import AudioError
 from .batch.discovery import check_out
-from .batch.manifest import LockedError, Manifest
+from .batch.diskfull import EXIT_DISK_FULL, DiskFull
+from .batch.manifest import LockedError, Manifest, ManifestDamaged
 from .chunking import ChunkOptions
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
 from .engines.model import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES, ModelError, resolve_model
@@ -40,6 +41,7 @@ from .settings import (
 from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_DAMAGED = 5  # the manifest is damaged: --rebuild-manifest
 
 
 class Parser(argparse.ArgumentParser):
@@ -264,7 +266,7 @@ def decision_overrides(values: dict, profile: str) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command and its options."""
-    parser = Parser(prog="segmenter", description=__doc__)
+    parser = Parser(prog="segmenter", description=__doc__, epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"segmenter {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     segment = commands.add_parser("segment", help="segment one file, JSON to stdout")
@@ -355,12 +357,21 @@ def add_serve_parser(commands) -> None:
     serve.set_defaults(func=run_serve)
 
 
+EXIT_CODES = (
+    "exit codes: 0 ok; 1 some files failed; 2 usage error; 3 OUT in use by another run;"
+    f" {EXIT_DISK_FULL} OUT's disk is full (free space, run again);"
+    f" {EXIT_DAMAGED} OUT's manifest is damaged (run again with --rebuild-manifest);"
+    " 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
+)
+
+
 def add_run_parser(commands) -> None:
     run = commands.add_parser(
         "run",
         help="segment every recording under the inputs into OUT, resumably",
         description="Settings come from --job FILE (TOML, same names with underscores) and the "
         "command line, which wins.",
+        epilog=EXIT_CODES,
     )
     run.add_argument("inputs", nargs="*", help="files or folders (recursive)")
     run.add_argument("-o", "--out", type=Path, help="output folder (manifest, JSON, RTTM, clips)")
@@ -413,6 +424,19 @@ def add_run_parser(commands) -> None:
         metavar="SECONDS",
         help="skip files changed this recently (default 5)",
     )
+    run.add_argument(
+        "--stop-grace",
+        type=parse_as("stop_grace"),
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT the files in flight get this long to finish, the rest stay to"
+        " do (default 30; a second signal stops at once)",
+    )
+    run.add_argument(
+        "--rebuild-manifest",
+        action="store_true",
+        help="set a damaged OUT/manifest.sqlite aside and rebuild it from the JSON outputs on"
+        " disk (finished files are kept; failed ones are tried again)",
+    )
     run.set_defaults(func=run_batch)
 
 
@@ -463,6 +487,7 @@ def batch_settings(args: argparse.Namespace):
     engine, profile, precise = engine_settings(values)
     overrides = decision_overrides(values, profile)
     values["out"] = Path(values["out"])
+    values["rebuild_manifest"] = bool(getattr(args, "rebuild_manifest", False))  # not a job key
     formats, chunking = output_settings(values)
     return BatchSettings(
         engine=engine,
@@ -484,6 +509,8 @@ def run_batch(args: argparse.Namespace) -> int:
     settings = batch_settings(args)
     require_runtime(settings.runtime)
     summary, code = run(settings)
+    if summary.disk_full:
+        print(f"segmenter: {summary.disk_full}", file=sys.stderr)
     print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
 
@@ -496,7 +523,7 @@ def require_manifest(out: Path) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     require_manifest(args.out)
-    manifest = Manifest.open(args.out)
+    manifest = Manifest.open_readonly(args.out)  # also on a full disk or a read-only share
     try:
         state = manifest.status()
     finally:
@@ -643,6 +670,12 @@ def main(argv: list[str] | None = None) -> int:
     except LockedError as exc:
         print(f"segmenter: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except DiskFull as exc:
+        print(f"segmenter: {exc}", file=sys.stderr)
+        return EXIT_DISK_FULL
+    except ManifestDamaged as exc:
+        print(f"segmenter: {exc}", file=sys.stderr)
+        return EXIT_DAMAGED
 
 
 if __name__ == "__main__":

@@ -186,30 +186,46 @@ def _lhotse(document: dict[str, Any], uri: str) -> tuple[str, str]:
     return json.dumps(recording) + "\n", lines
 
 
-FORMATS = ("json", "rttm", "csv", "audacity", "srt", "whisper", "lhotse")
+SUFFIXES = {  # each format's files, named `x.wav` + suffix
+    "json": (".json",),
+    "rttm": (".rttm",),
+    "csv": (".csv",),
+    "audacity": (".audacity.txt",),
+    "srt": (".srt",),
+    "whisper": (".whisper.json",),
+    "lhotse": (".recording.jsonl", ".supervisions.jsonl"),
+}
+FORMATS = tuple(SUFFIXES)
 
 
 def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
-    """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths."""
+    """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths.
+    If one cannot be written, those written before it are removed again."""
     uri = "_".join(Path(base.name).stem.split()) or "recording"
     texts: dict[str, str] = {}
     for name in formats:
-        if name == "json":
-            texts[".json"] = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
-        elif name == "rttm":
-            texts[".rttm"] = rttm_lines(uri, segments_of(document))
-        elif name == "lhotse":
-            texts[".recording.jsonl"], texts[".supervisions.jsonl"] = _lhotse(document, uri)
-        else:
-            suffix = {"audacity": ".audacity.txt", "whisper": ".whisper.json"}.get(name, f".{name}")
-            texts[suffix] = {"csv": _csv, "audacity": _audacity, "srt": _srt, "whisper": _whisper}[
-                name
-            ](document)
-    paths = []
-    for suffix, text in texts.items():
-        paths.append(base.with_name(base.name + suffix))
-        write_text(paths[-1], text)
+        texts.update(zip(SUFFIXES[name], _texts(name, document, uri), strict=True))
+    paths: list[Path] = []
+    try:
+        for suffix, text in texts.items():
+            paths.append(base.with_name(base.name + suffix))
+            write_text(paths[-1], text)
+    except OSError:  # a full disk: no recording is left with some of its files (all or none)
+        for path in paths[:-1]:
+            path.unlink(missing_ok=True)
+        raise
     return paths
+
+
+def _texts(name: str, document: dict[str, Any], uri: str) -> tuple[str, ...]:
+    """The text of each file of format `name` for one recording, in SUFFIXES' order."""
+    if name == "json":
+        return (json.dumps(document, indent=1, ensure_ascii=False) + "\n",)
+    if name == "rttm":
+        return (rttm_lines(uri, segments_of(document)),)
+    if name == "lhotse":
+        return _lhotse(document, uri)
+    return ({"csv": _csv, "audacity": _audacity, "srt": _srt, "whisper": _whisper}[name](document),)
 
 
 def rttm_lines(uri: str, segments: list[Segment]) -> str:
@@ -244,7 +260,11 @@ def write_clips(
         staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
         staging.chmod(0o777 & ~UMASK)  # mkdtemp's 0700 would survive the rename
     try:
-        names = _cut(source, staging, segments, pad_ms, rate, channel)
+        try:
+            names = _cut(source, staging, segments, pad_ms, rate, channel)
+        except (sf.LibsndfileError, RuntimeError):
+            _raise_if_full(folder)
+            raise
         with naming(folder):
             if folder.exists():
                 shutil.rmtree(folder)
@@ -253,6 +273,22 @@ def write_clips(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+FULL_BELOW = 1 << 20  # bytes free under which a vague write failure is taken for a full disk
+
+
+def nearly_full(path: Path) -> bool:
+    """Whether the disk that holds `path` has (almost) no room left: libsndfile ("System
+    error.") and SQLite ("disk I/O error") do not always say that a disk is full."""
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize < FULL_BELOW
+
+
+def _raise_if_full(folder: Path) -> None:
+    """A WriteError (ENOSPC) about `folder` if its disk is full, so the run stops on it."""
+    if nearly_full(folder.parent):
+        raise WriteError(folder, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
 
 def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from segmenter.batch.runner import BatchSettings
 from segmenter.settings import read_job
 
 JOBS = sorted((Path(__file__).parents[1] / "jobs").glob("*.toml"))
@@ -21,3 +22,15 @@ def test_units_run_the_nightly_job():
     assert "segmenter run --job" in service and "nightly.toml" in service
     assert "OnCalendar=" in (folder / "segmenter-nightly.timer").read_text()
     assert "nightly.toml" in (folder / "crontab").read_text()
+
+
+def test_the_service_stop_timeout_covers_the_stop_grace():
+    """systemd's SIGKILL must come after the run's grace period, and only to the coordinator
+    first (KillMode=mixed), so a stop loses no file in flight."""
+    service = (Path(__file__).parents[1] / "jobs" / "segmenter-nightly.service").read_text()
+    settings = dict(
+        line.split("=", 1) for line in service.splitlines() if "=" in line and line[0] != "#"
+    )
+    grace = BatchSettings(inputs=["in"], out=Path("out")).stop_grace
+    assert float(settings["TimeoutStopSec"]) > grace + 10
+    assert settings["KillMode"] == "mixed" and settings["KillSignal"] == "SIGTERM"

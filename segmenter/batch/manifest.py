@@ -47,6 +47,42 @@ class LockedError(Exception):
     """Another run holds the output folder."""
 
 
+class ManifestDamaged(Exception):
+    """OUT/manifest.sqlite is not a whole SQLite database: says so, and how to rebuild it."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(
+            f"{path} is damaged ({reason}); run the batch again with --rebuild-manifest"
+            f" ('segmenter run INPUT... -o {path.parent} --rebuild-manifest') to rebuild it"
+            " from the outputs on disk"
+        )
+
+
+def check_intact(db: sqlite3.Connection, path: Path, existed: bool = True) -> None:
+    """Close `db` and raise ManifestDamaged unless SQLite's quick check passes (it reads every
+    page once: milliseconds for thousands of rows). An existing manifest without its table in a
+    folder of outputs (emptied) is damaged too: SQLite takes it for a new database, and the run
+    would redo every finished file."""
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+        intact = problems == ["ok"]
+        if intact and existed and not _has_table(db) and next(path.parent.rglob("*.json"), None):
+            problems = ["empty, though the folder holds outputs"]
+    except sqlite3.OperationalError:  # cannot read it now (a full disk, a lock): not damage
+        db.close()
+        raise
+    except sqlite3.DatabaseError as exc:  # SQLITE_CORRUPT, SQLITE_NOTADB
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        db.close()
+        raise ManifestDamaged(path, problems[0])
+
+
+def _has_table(db: sqlite3.Connection) -> bool:
+    """Whether the manifest's table of files is there."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone() is not None
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -108,8 +144,10 @@ class Manifest:
     def open(cls, out: Path) -> Manifest:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "manifest.sqlite"
+        existed = path.exists()
         db = sqlite3.connect(path, isolation_level=None, timeout=30)
         db.row_factory = sqlite3.Row
+        check_intact(db, path, existed)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(SCHEMA)
@@ -136,8 +174,11 @@ class Manifest:
             except sqlite3.OperationalError:
                 db.close()
                 db = None
+            except sqlite3.DatabaseError:
+                pass  # damaged: check_intact says so below
         db = db or sqlite3.connect(f"{uri}?immutable=1", uri=True)
         db.row_factory = sqlite3.Row
+        check_intact(db, path)
         return cls(db, path)
 
     def close(self) -> None:
@@ -212,6 +253,33 @@ class Manifest:
 
     def failed(self, rel: str, error: str, seconds: float | None = None) -> None:
         self._update(rel, status="failed", error=error, finished=now(), seconds=seconds)
+
+    def restore(self, rows: list[dict[str, Any]]) -> None:
+        """Add rows of finished recordings in one transaction (a manifest rebuilt from outputs)."""
+        self.db.execute("BEGIN")
+        for values in rows:
+            marks = ", ".join("?" * len(values))
+            self.db.execute(
+                f"INSERT OR REPLACE INTO files ({', '.join(values)}) VALUES ({marks})",
+                tuple(values.values()),
+            )
+        self.db.execute("COMMIT")
+
+    def redo(self, rel: str, reason: str) -> None:
+        """Leave a file to do, saying why (its input changed while it was read)."""
+        self._update(rel, status="pending", error=reason, finished=now())
+
+    def source(self, rel: str) -> dict[str, Any]:
+        """What the run planned from: the input's path, size, mtime, fingerprint and config."""
+        row = self.db.execute(
+            "SELECT rel, path, size, mtime, fingerprint, config FROM files WHERE rel=?", (rel,)
+        ).fetchone()
+        return dict(row)
+
+    def unfinished(self, rels: set[str]) -> int:
+        """How many of `rels` are still to do (pending, or running when the run stopped)."""
+        rows = self.db.execute("SELECT rel FROM files WHERE status IN ('pending', 'running')")
+        return sum(row["rel"] in rels for row in rows)
 
     def status(self) -> dict[str, Any]:
         """Counts by status, audio and speech hours of what is done, failures with reasons."""

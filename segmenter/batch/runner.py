@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -35,8 +37,11 @@ from ..settings import check
 from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, write_formats
 from .discovery import check_out, check_roots, discover
+from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .manifest import Manifest, OutputLock, Planned, config_hash
 from .pool import choose_workers
+from .rebuild import rebuild
+from .stopping import STATE, STOP_SIGNALS, Abandon, stop_on_signals, stop_requested
 
 log = logging.getLogger("segmenter.batch.runner")
 
@@ -66,6 +71,8 @@ class BatchSettings:
     quiet: bool = False
     report: bool = False  # write OUT/report.html at the end
     settle_seconds: float = 5.0
+    stop_grace: float = 30.0  # seconds the files in flight get after SIGTERM/SIGINT
+    rebuild_manifest: bool = False  # a damaged manifest: set it aside, rebuild from the JSONs
     formats: tuple[str, ...] = ("json", "rttm")
     chunking: ChunkOptions = field(default_factory=ChunkOptions)
     backend: str = "loky"  # or "dask": a dask.distributed cluster through joblib
@@ -94,7 +101,8 @@ class BatchSettings:
 
     def __post_init__(self) -> None:
         """The numbers checked as on the command line (settings.py), for library callers."""
-        for name in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds", "engine"):
+        numbers = ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds", "stop_grace")
+        for name in (*numbers, "engine"):
             if getattr(self, name) is not None:
                 check(name, getattr(self, name))
 
@@ -124,6 +132,11 @@ class Summary:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     out: str = "OUT"
     settle_seconds: float = 5.0
+    changed: int = 0  # inputs that changed while they were read: redone by the next run
+    left: int = 0  # files of this run's plan still to do (a stop, a full disk)
+    stopped: str = ""  # the signal that stopped the run
+    disk_full: str = ""  # the line saying which disk is full and what it needs
+    rebuilt: str = ""  # what --rebuild-manifest did
 
     @property
     def failed(self) -> int:
@@ -135,8 +148,13 @@ class Summary:
         counts = f"{self.done} done, {self.skipped} already done, {self.failed} failed"
         if self.unsettled:
             counts += f", {self.unsettled} still changing (left for the next run)"
+        if self.changed:
+            counts += f", {self.changed} changed while read (redone by the next run)"
+        if self.left:
+            counts += f", {self.left} left to do"
         rate = self.audio_s / self.wall_s if self.wall_s else 0.0
-        lines = [
+        lines = [self.rebuilt] if self.rebuilt else []
+        lines += [
             f"files: {counts}",
             f"audio: {self.audio_s / 3600:.3f} h, speech: {self.speech_s / 3600:.3f} h,"
             f" in {self.wall_s:.1f} s" + (f" ({rate:.0f}x real time)" if rate else ""),
@@ -152,7 +170,18 @@ class Summary:
                 f"hint: {self.unsettled} file(s) changed in the last {self.settle_seconds:g} s"
                 " (still being copied?); a later run takes them, or --settle-seconds 0 now"
             )
+        if self.stopped:
+            lines.append(f"stopped by {self.stopped}: the next run takes the files left to do")
         return lines
+
+    @property
+    def exit_code(self) -> int:
+        """4 disk full, 128 + the signal that stopped it, 1 some failed, else 0."""
+        if self.disk_full:
+            return EXIT_DISK_FULL
+        if self.stopped:
+            return 128 + signal.Signals[self.stopped]
+        return 1 if self.failed else 0
 
 
 # -- worker side ----------------------------------------------------------------------------------
@@ -173,8 +202,17 @@ def worker_vad(
     return _VADS[key]
 
 
+def worker_start(parent: int) -> None:
+    """Loky worker start: stop signals are the coordinator's to handle (a terminal's Ctrl-C
+    reaches the whole process group; the files in flight get their grace period), and the
+    worker exits with the coordinator `parent`."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    exit_with_parent(parent)
+
+
 def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
-    """Loky worker start: exit as soon as the coordinator `parent` is gone.
+    """Exit as soon as the coordinator `parent` is gone.
 
     loky does not stop its workers when the coordinator is killed (kill -9, OOM): they would
     finish their files beside the run that resumes the batch. A thread polls the parent pid
@@ -219,6 +257,8 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     except AudioError as exc:
         return {"rel": task.rel, "error": str(exc), "seconds": _since(start)}
     except Exception as exc:  # noqa: BLE001 - any failure of one file is that file's reason
+        if no_space(exc):  # OUT's disk, not this file: the run stops (a plain, picklable error)
+            raise OSError(exc.errno, str(exc)) from None
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         return {"rel": task.rel, "error": reason, "seconds": _since(start)}
 
@@ -231,7 +271,7 @@ def _since(start: float) -> float:
 
 
 def run(settings: BatchSettings) -> tuple[Summary, int]:
-    """Run a batch; returns its summary and exit code (0 all done, 1 some failed)."""
+    """Run a batch; returns its summary and exit code (Summary.exit_code)."""
     began = time.perf_counter()
     out = settings.out
     check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
@@ -242,7 +282,7 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
         choice = choose_workers(settings.engine, settings.runtime)
         print(f"segmenter: {choice.line}", file=sys.stderr)
         settings = replace(settings, jobs=choice.workers)
-    with OutputLock(out):
+    with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
         handler = _log_to(out / "segmenter.log")
         try:
             summary = _run_locked(settings)
@@ -252,7 +292,18 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
             logging.getLogger("segmenter").removeHandler(handler)
             handler.close()
     summary.wall_s = time.perf_counter() - began
-    return summary, 1 if summary.failed else 0
+    return summary, summary.exit_code
+
+
+@contextmanager
+def _out_disk(out: Path) -> Iterator[None]:
+    """A full disk before any file is processed (lock, log, manifest): DiskFull, one line."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        if not no_space(exc, out):
+            raise
+        raise DiskFull(disk_full_line(out)) from None
 
 
 @contextmanager
@@ -279,18 +330,19 @@ def cluster(settings: BatchSettings) -> Iterator[None]:
 
 
 def _run_locked(settings: BatchSettings) -> Summary:
-    for stale in settings.out.rglob(f"{TMP_PREFIX}*"):  # left by a killed run, never outputs
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    _sweep(settings.out)
     found = discover(
         settings.inputs, settings.include, settings.exclude, settings.settle_seconds, settings.out
     )
     for path in found.unsettled:
         log.info("%s: still changing, left for the next run", path)
+    rebuilt = rebuild(settings.out, settings.formats) if settings.rebuild_manifest else ""
     manifest = Manifest.open(settings.out)
     summary = Summary(
         unsettled=len(found.unsettled),
         out=str(settings.out),
         settle_seconds=settings.settle_seconds,
+        rebuilt=rebuilt,
     )
     try:
         config = config_hash(settings.result_config())
@@ -301,7 +353,7 @@ def _run_locked(settings: BatchSettings) -> Summary:
         todo.sort(key=lambda p: (-p.source.size, p.source.rel))  # longest first (by size)
         if todo:
             with cluster(settings):
-                _process(todo, settings, manifest, summary)
+                _process_until_stopped(todo, settings, manifest, summary)
         paths = {s.rel: f"{s.path.absolute()}: " for s in found.sources}
         summary.failures = [  # the reason without the path it starts with: the name is beside it
             (f["file"], (f["error"] or "").removeprefix(paths[f["file"]]))
@@ -311,6 +363,37 @@ def _run_locked(settings: BatchSettings) -> Summary:
     finally:
         manifest.close()
     return summary
+
+
+def _sweep(out: Path) -> None:
+    """Remove the temporary files and folders a killed run or worker left (never outputs)."""
+    for stale in out.rglob(f"{TMP_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
+
+
+def _process_until_stopped(todo, settings, manifest, summary) -> None:
+    """Process the plan; a stop signal or a full disk ends it early, the rest left to do."""
+    full = False
+    try:
+        _process(todo, settings, manifest, summary)
+    except Abandon:
+        pass  # the workers are gone (joblib kills them): their temporary files are swept below
+    except (OSError, sqlite3.OperationalError) as exc:
+        if not no_space(exc, settings.out):
+            raise
+        log.error("OUT's disk is full: %s", exc)
+        full = True
+    finally:
+        STATE.settle()  # nothing is in flight any more: later signals change nothing
+    if not (full or STATE.signum):
+        return
+    _sweep(settings.out)
+    summary.left = manifest.unfinished({p.source.rel for p in todo})
+    summary.stopped = STATE.name
+    if full:
+        done = manifest.status()["counts"]["done"]
+        summary.disk_full = disk_full_line(settings.out, summary.left, done)
+    log.warning("stopped (%s): %d file(s) left to do", summary.stopped or "disk full", summary.left)
 
 
 def _process(todo: list[Planned], settings: BatchSettings, manifest: Manifest, summary: Summary):
@@ -356,6 +439,8 @@ def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) ->
 
     def feed() -> Iterable:
         for task in tasks:
+            if stop_requested():  # SIGTERM/SIGINT: no new files; those in flight finish
+                return
             handed.append(task)
             yield delayed(segment_task)(task, settings)
 
@@ -366,7 +451,7 @@ def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) ->
         config = parallel_config(
             backend=settings.backend,
             inner_max_num_threads=1,
-            initializer=exit_with_parent,
+            initializer=worker_start,
             initargs=(os.getpid(),),
         )
         n_jobs, ahead = settings.jobs, "n_jobs"
@@ -402,11 +487,22 @@ def _isolate(suspects, settings, manifest, summary, progress, reason) -> None:
 def _record(result, settings, manifest, summary, progress) -> None:
     """Write a finished file's outputs, then mark it done (or failed) in the manifest."""
     rel = result["rel"]
-    if "error" in result:
+    source = manifest.source(rel)
+    moved = _moved(source)
+    if moved == "deleted":
+        reason = f"{Path(source['path']).absolute()}: deleted while it was read"  # as others
+        manifest.failed(rel, reason, result["seconds"])
+        log.warning("%s: deleted while it was read", rel)
+    elif moved:
+        manifest.redo(rel, f"changed while it was read ({moved}); redone by the next run")
+        summary.changed += 1
+        log.warning("%s: changed while it was read (%s), left for the next run", rel, moved)
+    elif "error" in result:
         manifest.failed(rel, result["error"], result["seconds"])
         log.warning("%s: failed: %s", rel, result["error"])
     else:
-        document = result["document"]
+        source.pop("path")  # the document's audio.path has it, absolute
+        document = result["document"] | {"batch": source}  # what a rebuilt manifest needs
         outputs = _write_outputs(settings, rel, document)
         if result["clips"]:
             outputs.append(Path(rel + ".clips").as_posix() + "/")
@@ -432,6 +528,18 @@ def _record(result, settings, manifest, summary, progress) -> None:
     progress.update(1)
 
 
+def _moved(source: dict[str, Any]) -> str:
+    """How an input differs from what the run planned ("deleted", its new size, "modified"),
+    or "" when it does not: a file rewritten while a worker read it has stale results."""
+    try:
+        stat = os.stat(source["path"])
+    except FileNotFoundError:
+        return "deleted"
+    if stat.st_size != source["size"]:
+        return f"size {source['size']} -> {stat.st_size} bytes"
+    return "modified" if stat.st_mtime != source["mtime"] else ""
+
+
 def _drop_stale_clips(out: Path, rel: str) -> None:
     """Clips an earlier run with --clips left for a file now redone without them.
 
@@ -453,8 +561,26 @@ def _write_outputs(settings: BatchSettings, rel: str, document: dict[str, Any]) 
     return [p.relative_to(out).as_posix() for p in written]
 
 
+class _LogFile(logging.FileHandler):
+    """OUT/segmenter.log; on a full disk it loses lines quietly (the summary says the disk is
+    full) instead of printing a traceback per line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """Drop the record if the disk is full; report other errors as logging does."""
+        if not no_space(sys.exc_info()[1]):
+            super().handleError(record)
+
+    def close(self) -> None:
+        """Close, dropping what a full disk cannot take."""
+        try:
+            super().close()
+        except OSError as exc:
+            if not no_space(exc):
+                raise
+
+
 def _log_to(path: Path) -> logging.Handler:
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LogFile(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("segmenter")
     root.setLevel(logging.INFO)
