@@ -278,10 +278,6 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     check_out(out)
     if settings.runtime == "onnx" and settings.engine != "silero":  # once here, not per worker
         resolve_model(settings.model).onnx_file(settings.precision)
-    if settings.jobs is None and not settings.scheduler:  # a scheduler's cluster has its own
-        choice = choose_workers(settings.engine, settings.runtime)
-        print(f"segmenter: {choice.line}", file=sys.stderr)
-        settings = replace(settings, jobs=choice.workers)
     with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
         handler = _log_to(out / "segmenter.log")
         try:
@@ -329,6 +325,15 @@ def cluster(settings: BatchSettings) -> Iterator[None]:
         yield
 
 
+def _with_workers(settings: BatchSettings) -> BatchSettings:
+    """Without --jobs, as many workers as cores and memory allow, said in one line."""
+    if settings.jobs is not None or settings.scheduler:  # a scheduler's cluster has its own
+        return settings
+    choice = choose_workers(settings.engine, settings.runtime)
+    print(f"segmenter: {choice.line}", file=sys.stderr)
+    return replace(settings, jobs=choice.workers)
+
+
 def _run_locked(settings: BatchSettings) -> Summary:
     _sweep(settings.out)
     found = discover(
@@ -338,6 +343,7 @@ def _run_locked(settings: BatchSettings) -> Summary:
         log.info("%s: still changing, left for the next run", path)
     rebuilt = rebuild(settings.out, settings.formats) if settings.rebuild_manifest else ""
     manifest = Manifest.open(settings.out)
+    settings = _with_workers(settings)
     summary = Summary(
         unsettled=len(found.unsettled),
         out=str(settings.out),
