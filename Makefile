@@ -42,3 +42,10 @@ $(STAMP): pyproject.toml | system-tools
 
 clean:
 	rm -rf $(VENV) output
+
+# Opt-in, not part of `make test`: the package on arm64 under qemu-user (an arm64 Python from
+# Debian's packages, PyPI's aarch64 wheels), FP32 parity, INT8 agreement on both runtimes and a
+# two-worker batch. About 10-15 minutes; downloads and the arm64 venv are kept in .arm64/.
+.PHONY: test-arm64
+test-arm64:
+	bash scripts/arm64/run.sh
