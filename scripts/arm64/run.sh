@@ -3,6 +3,8 @@
 # packages (run by qemu-user with -L SYSROOT, no binfmt needed), installs the package with PyPI's
 # aarch64 wheels by pip running inside the emulation, then runs scripts/arm64/check.py there.
 # Downloads, the sysroot and the venv are kept in .arm64/ (ARM64_CACHE); a rerun reuses them.
+# Needs a Debian 12 (bookworm) host (the package names below are bookworm's); it adds arm64 to
+# dpkg's architectures, so apt also fetches arm64 package lists from then on.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -67,7 +69,9 @@ sysroot() {
 	say "arm64 sysroot from Debian packages"
 	rm -rf "$SYSROOT" "$BARE" "$CACHE/debs"
 	mkdir -p "$CACHE/debs" "$SYSROOT/proc" "$BARE"
-	(cd "$CACHE/debs" && apt-get download -qq "${DEBS[@]/%/:arm64}" python3-pip-whl 2>/dev/null)
+	# (as root, apt warns that it downloads without its _apt sandbox user: expected here)
+	(cd "$CACHE/debs" && apt-get download -qq "${DEBS[@]/%/:arm64}" python3-pip-whl \
+		2> >(grep -v "unsandboxed as root" >&2))
 	for deb in "$CACHE"/debs/*.deb; do dpkg-deb -x "$deb" "$SYSROOT"; done
 	arm_cpuinfo >"$SYSROOT/proc/cpuinfo"
 	for top in "$SYSROOT"/*; do
