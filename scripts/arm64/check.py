@@ -21,7 +21,7 @@ import numpy as np
 from segmenter.vad import Vad
 
 GOLDEN = Path(__file__).parents[2] / "tests" / "data" / "golden"
-# FP32 parity on three short golden files (real 30 s meetings, 20 s of noise only); INT8
+# FP32 parity on three short golden files (two real 30 s recordings, 20 s of noise); INT8
 # agreement on all twelve (11 min of audio), comparable with tests/test_parity.py's figure on x86.
 FILES = ("ami_dev00.wav", "pyannote_sample.wav", "dev07_silentpink30db.flac")
 INT8_FILES = tuple(sorted(p.name for p in GOLDEN.iterdir() if p.suffix in (".flac", ".wav")))
@@ -30,7 +30,7 @@ RUNTIMES = ("torch", "onnx")
 WITHIN_MS = 10
 # INT8 bars (share of boundaries within 10 ms of FunASR's, largest offset in ms), held so that
 # they cannot silently get worse. onnxruntime: tests/test_onnx.py's bar on x86 (96.0% and 90 ms
-# here, as on x86). torch: qnnpack on ARM measured 93.7% and 30 ms, under the 95% that
+# here; 96.0% on x86). torch: qnnpack on ARM measured 93.7% and 30 ms, under the 95% that
 # tests/test_parity.py holds for x86's kernels (95.2%), so ARM has a bar of its own.
 BARS = {"onnx": (0.95, 100), "torch": (0.93, 50)}
 
@@ -61,7 +61,7 @@ def timed(check: str, run: Callable[[], tuple[str, bool]]) -> Row:
     start = time.perf_counter()
     try:
         result, ok = run()
-    except Exception as exc:  # noqa: BLE001 - any failure belongs in the table
+    except Exception as exc:  # any failure belongs in the table, in one line
         result, ok = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}", False
     return Row(check, result, ok, time.perf_counter() - start)
 
