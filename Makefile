@@ -11,7 +11,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Debian tools the tests use, as COMMAND or COMMAND:PACKAGE when the package is named otherwise.
-TEST_TOOLS ?= ffmpeg sox espeak-ng chromium chromedriver:chromium-driver
+TEST_TOOLS ?= ffmpeg sox espeak-ng chromium chromedriver:chromium-driver systemd-analyze:systemd
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 RUN_STAMP := $(VENV)/.installed-run
@@ -32,8 +32,9 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 
 # Debian packages the tests need (ffmpeg for compressed formats, sox and espeak-ng for samples,
-# headless chromium and its driver for the web page and report tests), without the desktop
-# services apt would recommend with chromium (printer tools, power and notification daemons).
+# headless chromium and its driver for the web page and report tests, systemd-analyze to verify
+# jobs/'s units), without the desktop services apt would recommend with chromium (printer tools,
+# power and notification daemons).
 test-tools:
 	@missing=""; for t in $(TEST_TOOLS); do \
 		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
@@ -58,3 +59,10 @@ $(TEST_STAMP): $(RUN_STAMP) | test-tools
 
 clean:
 	rm -rf $(VENV) output
+
+# Opt-in, not part of `make test`: the package on arm64 under qemu-user (an arm64 Python from
+# Debian's packages, PyPI's aarch64 wheels), FP32 parity, INT8 agreement on both runtimes and a
+# two-worker batch. About 10-15 minutes; downloads and the arm64 venv are kept in .arm64/.
+.PHONY: test-arm64
+test-arm64:
+	bash scripts/arm64/run.sh

@@ -1,5 +1,12 @@
-"""The committed job files are valid for `segmenter run --job`."""
+"""The committed job files, systemd units and crontab line are valid and run the nightly batch."""
 
+import configparser
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -7,7 +14,10 @@ import pytest
 from segmenter.batch.runner import BatchSettings
 from segmenter.settings import read_job
 
-JOBS = sorted((Path(__file__).parents[1] / "jobs").glob("*.toml"))
+from .conftest import GOLDEN, SEGMENTER
+
+JOBS_DIR = Path(__file__).parents[1] / "jobs"
+JOBS = sorted(JOBS_DIR.glob("*.toml"))
 
 
 @pytest.mark.parametrize("job", JOBS, ids=lambda p: p.name)
@@ -17,20 +27,96 @@ def test_job_file_uses_known_settings(job):
 
 
 def test_units_run_the_nightly_job():
-    folder = Path(__file__).parents[1] / "jobs"
-    service = (folder / "segmenter-nightly.service").read_text()
+    service = (JOBS_DIR / "segmenter-nightly.service").read_text()
     assert "segmenter run --job" in service and "nightly.toml" in service
-    assert "OnCalendar=" in (folder / "segmenter-nightly.timer").read_text()
-    assert "nightly.toml" in (folder / "crontab").read_text()
+    assert "OnCalendar=" in (JOBS_DIR / "segmenter-nightly.timer").read_text()
+    assert "nightly.toml" in (JOBS_DIR / "crontab").read_text()
 
 
 def test_the_service_stop_timeout_covers_the_stop_grace():
     """systemd's SIGKILL must come after the run's grace period, and only to the coordinator
     first (KillMode=mixed), so a stop loses no file in flight."""
-    service = (Path(__file__).parents[1] / "jobs" / "segmenter-nightly.service").read_text()
-    settings = dict(
-        line.split("=", 1) for line in service.splitlines() if "=" in line and line[0] != "#"
-    )
+    settings = unit(JOBS_DIR / "segmenter-nightly.service")["Service"]
     grace = BatchSettings(inputs=["in"], out=Path("out")).stop_grace
     assert float(settings["TimeoutStopSec"]) > grace + 10
     assert settings["KillMode"] == "mixed" and settings["KillSignal"] == "SIGTERM"
+    assert "143" in settings["SuccessExitStatus"].split()  # a stop is not a failure
+
+
+def unit(path: Path) -> configparser.ConfigParser:
+    """A systemd unit file read as INI (keys keep their case; a repeated key keeps the last)."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read_string(path.read_text())
+    return parser
+
+
+def test_service_runs_the_installed_command_on_the_job():
+    service = unit(JOBS_DIR / "segmenter-nightly.service")["Service"]
+    command = shlex.split(service["ExecStart"])
+    home = Path(service["WorkingDirectory"])
+    assert service["Type"] == "oneshot"
+    assert command[0] == str(home / ".venv" / "bin" / "segmenter")
+    assert command[1:] == ["run", "--job", str(home / "jobs" / "nightly.toml")]
+    assert "1" in service["SuccessExitStatus"].split()  # some files failed: the run worked
+
+
+def test_timer_starts_the_service_nightly():
+    timer = unit(JOBS_DIR / "segmenter-nightly.timer")
+    assert timer["Timer"]["OnCalendar"] == "*-*-* 01:30:00"
+    assert "Unit" not in timer["Timer"]  # so it starts segmenter-nightly.service, its namesake
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+@pytest.fixture
+def install(tmp_path) -> Path:
+    """/opt/segmenter as the units and the crontab expect it, in tmp_path, with a settled input.
+
+    The console script is the test venv's; jobs/nightly.toml is the committed one with its
+    folders moved under tmp_path, as its comments ask a user to set them.
+    """
+    home = tmp_path / "opt-segmenter"
+    (home / ".venv" / "bin").mkdir(parents=True)
+    (home / ".venv" / "bin" / "segmenter").symlink_to(SEGMENTER)
+    (home / "jobs").mkdir()
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    recording = incoming / "call.wav"
+    recording.write_bytes((GOLDEN / "ami_dev00.wav").read_bytes())
+    os.utime(recording, (time.time() - 3600,) * 2)  # older than the job's settle_seconds
+    job = (JOBS_DIR / "nightly.toml").read_text()
+    job = job.replace("/srv/recordings/incoming", str(incoming))
+    job = job.replace("/srv/recordings/segments", str(tmp_path / "segments"))
+    (home / "jobs" / "nightly.toml").write_text(job)
+    return home
+
+
+def placed(text: str, home: Path) -> str:
+    """A unit or crontab with /opt/segmenter moved to `home` and the log beside it."""
+    text = text.replace("/var/log/segmenter-cron.log", str(home.parent / "cron.log"))
+    return text.replace("/opt/segmenter", str(home))
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_units_pass_systemd_analyze_verify(install):
+    for name in ("segmenter-nightly.service", "segmenter-nightly.timer"):
+        (install / name).write_text(placed((JOBS_DIR / name).read_text(), install))
+    units = [str(install / "segmenter-nightly.service"), str(install / "segmenter-nightly.timer")]
+    done = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr  # warnings exit 0
+
+
+def test_crontab_line_runs_the_batch_as_cron_would(install):
+    lines = (JOBS_DIR / "crontab").read_text().splitlines()
+    (entry,) = [line for line in lines if line.strip() and not line.startswith("#")]
+    fields = entry.split(maxsplit=5)
+    assert fields[:5] == ["30", "1", "*", "*", "*"]
+    cron_env = ["env", "-i", f"HOME={install.parent}", "LOGNAME=segmenter", "SHELL=/bin/sh"]
+    cron_env.append("PATH=/usr/bin:/bin")
+    command = [*cron_env, "/bin/sh", "-c", placed(fields[5], install)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    log = (install.parent / "cron.log").read_text()
+    assert done.returncode == 0, log
+    doc = json.loads((install.parent / "segments" / "call.wav.json").read_text())
+    assert doc["model"]["precision"] == "int8" and doc["segments"]  # the job's settings
+    assert doc["options"]["max_end_silence_time"] == 800
