@@ -8,7 +8,9 @@ and renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import itertools
 import json
 import os
 import shutil
@@ -78,30 +80,105 @@ def clips_folder(out: Path, rel: str) -> Path:
     return base.with_name(base.name + ".clips")
 
 
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target` that replaces it only if the block succeeds; errors
-    name `target` (WriteError)."""
-    with naming(target):
-        if target.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "is a folder", str(target))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
-        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp's 0600 would survive the rename
-        os.close(fd)
+_TMP_NUMBERS = itertools.count()
+
+
+def _stage(target: Path, text: str) -> str:
+    """Write `text` to a new temporary file beside `target` and fsync it; its name.
+
+    Opened with the plain 0666 mode, so the umask gives the output its usual mode (mkstemp's
+    0600 would survive the rename); the name is unique in this process without a random draw.
+    """
+    while True:
+        tmp = os.path.join(
+            os.path.dirname(target),
+            f"{TMP_PREFIX}{os.getpid()}-{next(_TMP_NUMBERS)}{target.suffix}",
+        )
         try:
-            yield Path(tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:  # left by a killed process that had our pid: take the next
+            continue
+    try:
+        data = memoryview(text.encode("utf-8"))
+        while data:  # one write takes it all but for huge texts or signals
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _folder_of(target: Path) -> str:
+    """The folder a file goes in, "." for a bare name."""
+    return os.path.dirname(target) or "."
+
+
+def _make_folder(folder: str, changed: set[str]) -> None:
+    """mkdir -p `folder`, adding to `changed` each folder that got a new entry (to fsync)."""
+    if os.path.isdir(folder):
+        return
+    parent = os.path.dirname(folder) or "."
+    if parent != folder:
+        _make_folder(parent, changed)
+    os.mkdir(folder)  # FileExistsError here: a file stands where the folder goes
+    changed.add(parent)
+
+
+def _replace(tmp: str, target: Path) -> None:
+    """Rename `tmp` over `target`; a folder in its place is an error naming it."""
+    try:
+        os.replace(tmp, target)
+    except IsADirectoryError:
+        raise IsADirectoryError(errno.EISDIR, "is a folder", str(target)) from None
+
+
+def fsync_folder(folder: str) -> None:
+    """Put a folder's entries (new names, renames) on disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(texts: dict[Path, str]) -> None:
+    """Write files atomically and durably, as a group: when it returns, all are on disk.
+
+    Each text goes to a temporary name beside its target and is fsynced; then all are renamed
+    into place and each folder touched is fsynced once: a reader never sees a half-written file,
+    and a caller that records them afterwards (the manifest) never records a file a power cut
+    could take back. Grouping puts one folder sync and one journal commit behind many files.
+    Errors name the output (WriteError), never the temporary name.
+    """
+    changed: set[str] = set()
+    staged: list[tuple[Path, str]] = []
+    try:
+        for target, text in texts.items():
+            with naming(target):
+                _make_folder(_folder_of(target), changed)
+                staged.append((target, _stage(target, text)))
+        for renamed, (target, tmp) in enumerate(staged):
+            with naming(target):
+                _replace(tmp, target)
+            staged[renamed] = (target, "")
+            changed.add(_folder_of(target))
+        for folder in sorted(changed):
+            with naming(Path(folder)):
+                fsync_folder(folder)
+    finally:
+        for _, tmp in staged:
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
 
 def write_text(target: Path, text: str) -> None:
-    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """One file, atomically and durably (write_durably)."""
+    write_durably({target: text})
 
 
 def _segments(document: dict[str, Any]) -> list[tuple[float, float]]:
@@ -191,6 +268,15 @@ FORMATS = ("json", "rttm", "csv", "audacity", "srt", "whisper", "lhotse")
 
 def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
     """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths."""
+    texts = render_formats(base, document, formats)
+    write_durably(texts)
+    return list(texts)
+
+
+def render_formats(
+    base: Path, document: dict[str, Any], formats: tuple[str, ...]
+) -> dict[Path, str]:
+    """The chosen formats of one recording, by the path each goes to next to `base`."""
     uri = "_".join(Path(base.name).stem.split()) or "recording"
     texts: dict[str, str] = {}
     for name in formats:
@@ -205,11 +291,7 @@ def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]
             texts[suffix] = {"csv": _csv, "audacity": _audacity, "srt": _srt, "whisper": _whisper}[
                 name
             ](document)
-    paths = []
-    for suffix, text in texts.items():
-        paths.append(base.with_name(base.name + suffix))
-        write_text(paths[-1], text)
-    return paths
+    return {base.with_name(base.name + suffix): text for suffix, text in texts.items()}
 
 
 def rttm_lines(uri: str, segments: list[Segment]) -> str:
