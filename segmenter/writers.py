@@ -84,7 +84,7 @@ def clips_folder(out: Path, rel: str) -> Path:
 _TMP_NUMBERS = itertools.count()
 
 
-def _stage(target: Path, text: str) -> str:
+def _stage(target: str | Path, text: str) -> str:
     """Write `text` to a new temporary file beside `target` (not synced yet); its name.
 
     Opened with the plain 0666 mode, so the umask gives the output its usual mode (mkstemp's
@@ -93,7 +93,7 @@ def _stage(target: Path, text: str) -> str:
     while True:
         tmp = os.path.join(
             os.path.dirname(target),
-            f"{TMP_PREFIX}{os.getpid()}-{next(_TMP_NUMBERS)}{target.suffix}",
+            f"{TMP_PREFIX}{os.getpid()}-{next(_TMP_NUMBERS)}{os.path.splitext(target)[1]}",
         )
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -112,7 +112,7 @@ def _stage(target: Path, text: str) -> str:
     return tmp
 
 
-def _folder_of(target: Path) -> str:
+def _folder_of(target: str | Path) -> str:
     """The folder a file goes in, "." for a bare name."""
     return os.path.dirname(target) or "."
 
@@ -128,7 +128,7 @@ def _make_folder(folder: str, changed: set[str]) -> None:
     changed.add(parent)
 
 
-def _replace(tmp: str, target: Path) -> None:
+def _replace(tmp: str, target: str | Path) -> None:
     """Rename `tmp` over `target`; a folder in its place is an error naming it."""
     try:
         os.replace(tmp, target)
@@ -182,7 +182,7 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def write_durably(texts: dict[Path, str]) -> None:
+def write_durably(texts: dict[str | Path, str]) -> None:
     """Write files atomically and durably, as a group: when it returns, all are on disk.
 
     Each text goes to a temporary name beside its target; the group's data is synced, then all
@@ -192,7 +192,7 @@ def write_durably(texts: dict[Path, str]) -> None:
     costs two syncs, not one per file. Errors name the output, never the temporary name.
     """
     changed: set[str] = set()
-    staged: list[tuple[Path, str]] = []
+    staged: list[tuple[str | Path, str]] = []
     try:
         for target, text in texts.items():
             with naming(target):
@@ -306,20 +306,23 @@ FORMATS = ("json", "rttm", "csv", "audacity", "srt", "whisper", "lhotse")
 
 def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
     """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths."""
-    texts = render_formats(base, document, formats)
+    texts = {
+        base.with_name(base.name + suffix): text
+        for suffix, text in render_formats(base, document, formats).items()
+    }
     write_durably(texts)
     return list(texts)
 
 
 def render_formats(
     base: Path, document: dict[str, Any], formats: tuple[str, ...]
-) -> dict[Path, str]:
-    """The chosen formats of one recording, by the path each goes to next to `base`."""
+) -> dict[str, str]:
+    """The chosen formats of one recording, by the suffix each adds to `base`'s name."""
     uri = "_".join(Path(base.name).stem.split()) or "recording"
     texts: dict[str, str] = {}
     for name in formats:
         if name == "json":
-            texts[".json"] = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+            texts[".json"] = document_json(document)
         elif name == "rttm":
             texts[".rttm"] = rttm_lines(uri, segments_of(document))
         elif name == "lhotse":
@@ -329,7 +332,33 @@ def render_formats(
             texts[suffix] = {"csv": _csv, "audacity": _audacity, "srt": _srt, "whisper": _whisper}[
                 name
             ](document)
-    return {base.with_name(base.name + suffix): text for suffix, text in texts.items()}
+    return texts
+
+
+REPEATED = ("model", "options", "chunking")  # the same in every document of a batch
+_RENDERED: dict[str, str] = {}  # their indented JSON by their compact JSON
+
+
+def document_json(document: dict[str, Any]) -> str:
+    """`json.dumps(document, indent=1)` and a newline, the same bytes, faster for a batch.
+
+    With an indent, json encodes in Python, and a small recording's document is mostly its
+    model and options, the same in every file: those are rendered once (looked up by their
+    compact JSON, which the C encoder makes fast) and indented into place.
+    """
+    fields = []
+    for key, value in document.items():
+        if key in REPEATED:
+            compact = json.dumps(value, ensure_ascii=False)
+            if compact not in _RENDERED:
+                if len(_RENDERED) > 64:  # a long-lived process (the web page) of many settings
+                    _RENDERED.clear()
+                _RENDERED[compact] = json.dumps(value, indent=1, ensure_ascii=False)
+            text = _RENDERED[compact]
+        else:
+            text = json.dumps(value, indent=1, ensure_ascii=False)
+        fields.append(f" {json.dumps(key, ensure_ascii=False)}: " + text.replace("\n", "\n "))
+    return ("{\n" + ",\n".join(fields) + "\n}\n") if fields else "{}\n"
 
 
 def rttm_lines(uri: str, segments: list[Segment]) -> str:

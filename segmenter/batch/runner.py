@@ -600,15 +600,14 @@ def _record_row(manifest: Manifest, result: dict, outputs: list[str] | None) -> 
 
 def _write_group(settings: BatchSettings, results: list[dict]) -> dict[str, list[str]]:
     """Write the outputs of finished recordings, all on disk when it returns; each one's list."""
-    texts: dict[Path, str] = {}
+    texts: dict[str, str] = {}
     outputs: dict[str, list[str]] = {}
     for result in results:
         rel = result["rel"]
-        rendered = render_formats(
-            output_base(settings.out, rel), result["document"], settings.formats
-        )
-        texts.update(rendered)
-        outputs[rel] = [p.relative_to(settings.out).as_posix() for p in rendered]
+        base = output_base(settings.out, rel)
+        rendered = render_formats(base, result["document"], settings.formats)
+        texts.update((f"{base}{suffix}", text) for suffix, text in rendered.items())
+        outputs[rel] = [rel + suffix for suffix in rendered]
         if result["clips"]:
             outputs[rel].append(Path(rel + ".clips").as_posix() + "/")
         elif not settings.clips:
