@@ -382,7 +382,7 @@ def write_clips(
     rate: int | None = None,
     channel: int | None = None,
 ) -> list[str]:
-    """Cut each segment (padded, within the file) into a WAV; replaces the whole folder atomically.
+    """Cut each segment (padded, within the file) into a WAV; the folder replaced whole, synced.
 
     rate None keeps the source's rate and channels (or `channel`) where libsndfile reads the
     source (WAV, FLAC, Ogg, MP3); formats only ffmpeg reads (M4A/AAC, WMA, ...) give 16 kHz
@@ -395,9 +395,11 @@ def write_clips(
     try:
         names = _cut(source, staging, segments, pad_ms, rate, channel)
         with naming(folder):
+            sync_paths([*(str(staging / name) for name in names), str(staging)])
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(staging, folder)
+            sync_paths([str(folder.parent)])  # on disk before the batch records the file
         return names
     finally:
         if staging.exists():

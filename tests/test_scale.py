@@ -16,6 +16,8 @@ from pathlib import Path
 
 import soundfile as sf
 
+from segmenter.writers import document_json
+
 from .test_batch import SEGMENTER, SPEECH, rows, run
 
 KILLS = 4
@@ -123,3 +125,16 @@ def test_kill_9_mid_way_through_a_tree_of_small_files_resumes(tmp_path):
     assert all(final[rel]["attempts"] == 1 for rel in done_before)  # none done twice
     assert sum(1 for _ in out.rglob("*.json")) == TREE
     assert not list(out.rglob(".tmp-*"))
+
+
+def test_document_json_is_json_dumps_with_indent_1(tmp_path):
+    """The batch's fast rendering writes the very bytes `json.dumps(indent=1)` would."""
+    src = tiny_tree(tmp_path / "in", 2)
+    assert run(src, "-o", tmp_path / "out", "--jobs", "1").returncode == 0
+    document = json.loads((tmp_path / "out" / "d000" / "r00000.wav.json").read_text())
+    odd = {"a": {}, "b": [], "options": {"k": [1, {"z": None}], "s": "x\ny"}, "é": "ü\u2028"}
+    for doc in (document, {**document, "chunking": {"limit_ms": 30000}}, odd, {}):
+        for _ in range(2):  # rendered, then from the cache
+            assert document_json(doc) == json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    written = (tmp_path / "out" / "d000" / "r00000.wav.json").read_text()
+    assert written == json.dumps(document, indent=1, ensure_ascii=False) + "\n"
