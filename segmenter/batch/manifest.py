@@ -259,10 +259,24 @@ class Manifest:
         return "todo"
 
     def todo(self) -> Iterator[tuple[str, str, int]]:
-        """(rel, path, size) of what the plan left to do, largest first, read as they go."""
-        return iter(
-            self.db.execute("SELECT rel, path, size FROM found WHERE todo ORDER BY size DESC, rel")
+        """(rel, path, size) of what the plan left to do, largest first, read a page at a time.
+
+        The order is made once into a queue table; no statement stays open between pages,
+        because one would keep SQLite from checkpointing the log, which would grow all run.
+        """
+        self.db.execute("DROP TABLE IF EXISTS temp.queue")
+        self.db.execute(
+            "CREATE TEMP TABLE queue AS"
+            " SELECT rel, path, size FROM found WHERE todo ORDER BY size DESC, rel"
         )
+        return self._queue()
+
+    def _queue(self) -> Iterator[tuple[str, str, int]]:
+        query = "SELECT rowid, rel, path, size FROM queue WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        after = 0
+        while page := self.db.execute(query, (after, PAGE)).fetchall():
+            yield from (tuple(row)[1:] for row in page)
+            after = page[-1][0]
 
     def failures_found(self, limit: int) -> tuple[int, list[tuple[str, str, str | None]]]:
         """How many of this run's recordings are failed; the first `limit` (rel, path, error)."""
