@@ -495,7 +495,14 @@ class Recorder:
     more come (long files still on the workers); a lock keeps them one at a time.
     """
 
-    def __init__(self, settings, manifest, summary, progress, flight: InFlight):
+    def __init__(
+        self,
+        settings: BatchSettings,
+        manifest: Manifest,
+        summary: Summary,
+        progress: tqdm,
+        flight: InFlight,
+    ):
         self.settings, self.manifest, self.summary = settings, manifest, summary
         self.progress, self.flight = progress, flight
         self.results: list[dict] = []
@@ -527,6 +534,7 @@ class Recorder:
                 self.flush()
 
     def _due(self) -> bool:
+        """Enough results wait, or the last flush was long enough ago."""
         return len(self.results) >= FLUSH_FILES or time.monotonic() - self.since >= FLUSH_SECONDS
 
     def _tick(self) -> None:
