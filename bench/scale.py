@@ -3,7 +3,7 @@
 usage: python bench/scale.py [--n 1000 10000] [--runs loky:1 loky:2 dask:2] [--no-report]
 
 quick:  python bench/scale.py --n 1000 10000
-full:   python bench/scale.py --n 10000 100000 --runs loky:2 dask:2   (about 15 min, 2 cores)
+full:   python bench/scale.py --n 10000 100000 --runs loky:2 dask:2   (35 min on a busy 2 cores)
 
 Makes (once, under bench/data/scale-N/) N recordings as hard links to one 1-s WAV of speech,
 1,000 to a folder (a copy of the WAV per 50,000 links: ext4 allows 65,000 per file), so a
