@@ -9,7 +9,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import soundfile as sf
 
 from segmenter.writers import document_json
 
-from .test_batch import SEGMENTER, SPEECH, rows, run
+from .test_batch import SEGMENTER, SPEECH, done_count, rows, run
 
 KILLS = 4
 
@@ -39,15 +38,6 @@ def start(src: Path, out: Path, jobs: int) -> subprocess.Popen:
     """A batch in its own process group, so one kill takes the coordinator and its workers."""
     cmd = [SEGMENTER, "run", str(src), "-o", str(out), "--jobs", str(jobs), "--quiet"]
     return subprocess.Popen([*cmd, "--settle-seconds", "0"], start_new_session=True)
-
-
-def done_count(out: Path) -> int:
-    """Rows marked done so far (0 while the manifest is not there or is being made)."""
-    try:
-        with sqlite3.connect(f"file:{out / 'manifest.sqlite'}?mode=ro", uri=True) as db:
-            return db.execute("SELECT COUNT(*) FROM files WHERE status = 'done'").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def wait_for(out: Path, count: int, batch: subprocess.Popen, timeout: float = 180) -> int:
