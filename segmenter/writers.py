@@ -8,12 +8,15 @@ and renamed into place.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
+import itertools
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -78,30 +81,142 @@ def clips_folder(out: Path, rel: str) -> Path:
     return base.with_name(base.name + ".clips")
 
 
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target` that replaces it only if the block succeeds; errors
-    name `target` (WriteError)."""
-    with naming(target):
-        if target.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "is a folder", str(target))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
-        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp's 0600 would survive the rename
-        os.close(fd)
+_TMP_NUMBERS = itertools.count()
+
+
+def _stage(target: str | Path, text: str) -> str:
+    """Write `text` to a new temporary file beside `target` (not synced yet); its name.
+
+    Opened with the plain 0666 mode, so the umask gives the output its usual mode (mkstemp's
+    0600 would survive the rename); the name is unique in this process without a random draw.
+    """
+    while True:
+        tmp = os.path.join(
+            os.path.dirname(target),
+            f"{TMP_PREFIX}{os.getpid()}-{next(_TMP_NUMBERS)}{os.path.splitext(target)[1]}",
+        )
         try:
-            yield Path(tmp)
-            os.replace(tmp, target)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:  # left by a killed process that had our pid: take the next
+            continue
+    try:
+        data = memoryview(text.encode("utf-8"))
+        while data:  # one write takes it all but for huge texts or signals
+            data = data[os.write(fd, data) :]
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _folder_of(target: str | Path) -> str:
+    """The folder a file goes in, "." for a bare name."""
+    return os.path.dirname(target) or "."
+
+
+def _make_folder(folder: str, changed: set[str]) -> None:
+    """mkdir -p `folder`, adding to `changed` each folder that got a new entry (to fsync)."""
+    if os.path.isdir(folder):
+        return
+    parent = os.path.dirname(folder) or "."
+    if parent != folder:
+        _make_folder(parent, changed)
+    os.mkdir(folder)  # FileExistsError here: a file stands where the folder goes
+    changed.add(parent)
+
+
+def _replace(tmp: str, target: str | Path) -> None:
+    """Rename `tmp` over `target`; a folder in its place is an error naming it."""
+    try:
+        os.replace(tmp, target)
+    except IsADirectoryError:
+        raise IsADirectoryError(errno.EISDIR, "is a folder", str(target)) from None
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    """Linux's syncfs(2), which puts a whole filesystem on disk in one journal commit."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    return function
+
+
+_SYNCFS = _find_syncfs()
+SYNCFS_FROM = 8  # files: fewer are fsynced one by one, more by one syncfs per filesystem
+
+
+def sync_paths(paths: list[str]) -> None:
+    """Put files (their data) or folders (their entries) on disk before returning.
+
+    A few are fsynced each. For a group, each fsync would be a journal commit of its own (ms
+    each on a busy disk), so one syncfs per filesystem they are on does it all at once.
+    """
+    if len(paths) < SYNCFS_FROM or _SYNCFS is None:
+        for path in paths:
+            _fsync(path)
+        return
+    on_device: dict[int, str] = {}
+    for path in paths:
+        on_device.setdefault(os.stat(path).st_dev, path)
+    for path in on_device.values():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, os.strerror(error), path)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            os.close(fd)
+
+
+def _fsync(path: str) -> None:
+    """fsync one file or folder by its name."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(texts: dict[str | Path, str]) -> None:
+    """Write files atomically and durably, as a group: when it returns, all are on disk.
+
+    Each text goes to a temporary name beside its target; the group's data is synced, then all
+    are renamed into place and their folders' entries synced (folders made too): a reader
+    never sees a half-written file, even after a power cut, and a caller that records them
+    afterwards (the manifest) never records a file a power cut could take back. One group
+    costs two syncs, not one per file. Errors name the output, never the temporary name.
+    """
+    changed: set[str] = set()
+    staged: list[tuple[str | Path, str]] = []
+    try:
+        for target, text in texts.items():
+            with naming(target):
+                _make_folder(_folder_of(target), changed)
+                staged.append((target, _stage(target, text)))
+        with naming(next(iter(texts), Path("."))):
+            sync_paths([tmp for _, tmp in staged])
+        for renamed, (target, tmp) in enumerate(staged):
+            with naming(target):
+                _replace(tmp, target)
+            staged[renamed] = (target, "")
+            changed.add(_folder_of(target))
+        with naming(Path(min(changed, default="."))):
+            sync_paths(sorted(changed))
+    finally:
+        for _, tmp in staged:
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
 
 def write_text(target: Path, text: str) -> None:
-    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """One file, atomically and durably (write_durably)."""
+    write_durably({target: text})
 
 
 def _segments(document: dict[str, Any]) -> list[tuple[float, float]]:
@@ -200,27 +315,56 @@ FORMATS = tuple(SUFFIXES)
 
 def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
     """Write the chosen formats of one recording next to `base` (OUT/a/b/x.wav); their paths.
-    If one cannot be written, those written before it are removed again."""
+    All or none: they are staged and synced as a group before any is renamed into place."""
+    texts = {
+        base.with_name(base.name + suffix): text
+        for suffix, text in render_formats(base, document, formats).items()
+    }
+    write_durably(texts)
+    return list(texts)
+
+
+def render_formats(
+    base: Path, document: dict[str, Any], formats: tuple[str, ...]
+) -> dict[str, str]:
+    """The chosen formats of one recording, by the suffix each adds to `base`'s name."""
     uri = "_".join(Path(base.name).stem.split()) or "recording"
     texts: dict[str, str] = {}
     for name in formats:
         texts.update(zip(SUFFIXES[name], _texts(name, document, uri), strict=True))
-    paths: list[Path] = []
-    try:
-        for suffix, text in texts.items():
-            paths.append(base.with_name(base.name + suffix))
-            write_text(paths[-1], text)
-    except OSError:  # a full disk: no recording is left with some of its files (all or none)
-        for path in paths[:-1]:
-            path.unlink(missing_ok=True)
-        raise
-    return paths
+    return texts
+
+
+REPEATED = ("model", "options", "chunking")  # the same in every document of a batch
+_RENDERED: dict[str, str] = {}  # their indented JSON by their compact JSON
+
+
+def document_json(document: dict[str, Any]) -> str:
+    """`json.dumps(document, indent=1)` and a newline, the same bytes, faster for a batch.
+
+    With an indent, json encodes in Python, and a small recording's document is mostly its
+    model and options, the same in every file: those are rendered once (looked up by their
+    compact JSON, which the C encoder makes fast) and indented into place.
+    """
+    fields = []
+    for key, value in document.items():
+        if key in REPEATED:
+            compact = json.dumps(value, ensure_ascii=False)
+            if compact not in _RENDERED:
+                if len(_RENDERED) > 64:  # a long-lived process (the web page) of many settings
+                    _RENDERED.clear()
+                _RENDERED[compact] = json.dumps(value, indent=1, ensure_ascii=False)
+            text = _RENDERED[compact]
+        else:
+            text = json.dumps(value, indent=1, ensure_ascii=False)
+        fields.append(f" {json.dumps(key, ensure_ascii=False)}: " + text.replace("\n", "\n "))
+    return ("{\n" + ",\n".join(fields) + "\n}\n") if fields else "{}\n"
 
 
 def _texts(name: str, document: dict[str, Any], uri: str) -> tuple[str, ...]:
     """The text of each file of format `name` for one recording, in SUFFIXES' order."""
     if name == "json":
-        return (json.dumps(document, indent=1, ensure_ascii=False) + "\n",)
+        return (document_json(document),)
     if name == "rttm":
         return (rttm_lines(uri, segments_of(document)),)
     if name == "lhotse":
@@ -249,7 +393,7 @@ def write_clips(
     rate: int | None = None,
     channel: int | None = None,
 ) -> list[str]:
-    """Cut each segment (padded, within the file) into a WAV; replaces the whole folder atomically.
+    """Cut each segment (padded, within the file) into a WAV; the folder replaced whole, synced.
 
     rate None keeps the source's rate and channels (or `channel`) where libsndfile reads the
     source (WAV, FLAC, Ogg, MP3); formats only ffmpeg reads (M4A/AAC, WMA, ...) give 16 kHz
@@ -266,9 +410,11 @@ def write_clips(
             _raise_if_full(folder)
             raise
         with naming(folder):
+            sync_paths([*(str(staging / name) for name in names), str(staging)])
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(staging, folder)
+            sync_paths([str(folder.parent)])  # on disk before the batch records the file
         return names
     finally:
         if staging.exists():

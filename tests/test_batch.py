@@ -43,6 +43,15 @@ def rows(out):
         return {r["rel"]: dict(r) for r in db.execute("SELECT * FROM files")}
 
 
+def done_count(out: Path) -> int:
+    """Rows marked done so far (0 while the manifest is not there or is being made)."""
+    try:
+        with sqlite3.connect(f"file:{out / 'manifest.sqlite'}?mode=ro", uri=True) as db:
+            return db.execute("SELECT COUNT(*) FROM files WHERE status = 'done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def outputs(out):
     """Every output file's content, the JSON without its creation time."""
     found = {}
@@ -194,11 +203,8 @@ def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path):
     cmd = [SEGMENTER, "run", str(src), "-o", str(out), "--jobs", "2", "--quiet"]
     batch = subprocess.Popen([*cmd, "--settle-seconds", "0"], start_new_session=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and done_count(out) < 3:  # outputs first, then rows
         time.sleep(0.02)
-        # the coordinator writes a file's JSON, then its row: four JSONs mean three rows done
-        if (out / "manifest.sqlite").exists() and len(list(out.glob("*.json"))) >= 4:
-            break
     os.killpg(batch.pid, signal.SIGKILL)  # the coordinator and its workers at once
     batch.wait()
     interrupted = rows(out)

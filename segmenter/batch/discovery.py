@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,33 +74,57 @@ def discover(
     settle_seconds: float = 5.0,
     out: str | os.PathLike | None = None,
 ) -> Discovery:
-    """Recordings under the inputs (files or folders), sorted by their output name.
+    """Recordings under the inputs (files or folders), sorted by their output name, in memory.
 
     With one input, names are relative to it (`ROOT/a/x.wav` is `a/x.wav`); with several, each
     folder's name comes first (`2024/a/x.wav`) so that two roots never share an output. Nothing
-    under `out` is taken: a run's own clips are not recordings.
+    under `out` is taken: a run's own clips are not recordings. A batch streams `walk` instead.
     """
-    roots = [Path(item) for item in inputs]
-    check_roots(roots)
     found: dict[str, Source] = {}
     unsettled: list[Path] = []
     now = time.time()
+    for source in walk(inputs, include, exclude, out):
+        if settling(source, now, settle_seconds):
+            unsettled.append(source.path)
+        else:
+            _add(found, source)
+    return Discovery(sorted(found.values(), key=lambda s: s.rel), sorted(unsettled))
+
+
+def walk(
+    inputs: list[str | os.PathLike],
+    include: list[str] = (),
+    exclude: list[str] = (),
+    out: str | os.PathLike | None = None,
+) -> Iterator[Source]:
+    """Every recording under the inputs as the walk meets them (named as `discover` says).
+
+    A generator over os.scandir with one stat per file: a tree of millions is never held.
+    Two roots may give one name twice; the caller checks (`check_same_output`).
+    """
+    roots = [Path(item) for item in inputs]
+    check_roots(roots)
     skip = _identity(out)
     for root in roots:
         prefix = _prefix(root) if len(roots) > 1 else ""
+        explicit = not root.is_dir()
         for path, rel in _candidates(root, skip):
-            if not _wanted(path, rel, include, exclude, explicit=not root.is_dir()):
-                continue
-            try:
-                stat = path.stat()
-            except OSError:  # vanished or unreadable; the runner reports it if it was named
-                stat = None
-            if stat is not None and now - stat.st_mtime < settle_seconds:
-                unsettled.append(path)
-                continue
-            size, mtime = (stat.st_size, stat.st_mtime) if stat else (-1, 0.0)
-            _add(found, Source(path, prefix + rel, size, mtime))
-    return Discovery(sorted(found.values(), key=lambda s: s.rel), sorted(unsettled))
+            if _wanted(os.path.basename(path), rel, include, exclude, explicit):
+                yield _source(path, prefix + rel)
+
+
+def settling(source: Source, now: float, settle_seconds: float) -> bool:
+    """Changed in the last `settle_seconds` (an upload still being copied): left for later."""
+    return source.size >= 0 and now - source.mtime < settle_seconds
+
+
+def _source(path: str, rel: str) -> Source:
+    """A recording with its size and mtime; -1 and 0 when it vanished or cannot be read."""
+    try:
+        stat = os.stat(path)
+    except OSError:  # vanished or unreadable; the runner reports it if it was named
+        return Source(Path(path), rel, -1, 0.0)
+    return Source(Path(path), rel, stat.st_size, stat.st_mtime)
 
 
 def check_roots(roots: list[Path]) -> None:
@@ -122,19 +147,25 @@ def _prefix(root: Path) -> str:
     return os.path.basename(os.path.normpath(os.path.abspath(root))) + "/"
 
 
-def _candidates(root: Path, skip: tuple[int, int] | None):
+def _candidates(root: Path, skip: tuple[int, int] | None) -> Iterator[tuple[str, str]]:
     """(path, name relative to the root) of every file a root holds; a file is its own root."""
     if root.is_dir():
-        return ((p, p.relative_to(root).as_posix()) for p in _walk(root, skip))
-    return iter([(root, root.name)])
+        return _walk(str(root), skip)
+    return iter([(str(root), root.name)])
 
 
 def _add(found: dict[str, Source], source: Source) -> None:
     """Keep one source per output name; two different files for one name are an input error."""
     other = found.setdefault(source.rel, source)
-    if other is not source and not _same_file(other.path, source.path):
+    if other is not source:
+        check_same_output(other.path, source.path, source.rel)
+
+
+def check_same_output(first: Path, second: Path, rel: str) -> None:
+    """Two inputs named `rel` must be one file given twice, not two files for one output."""
+    if not _same_file(first, second):
         raise InputError(
-            f"{other.path} and {source.path} would both be written to OUT/{source.rel}:"
+            f"{first} and {second} would both be written to OUT/{rel}:"
             " give inputs with different names, or run them into different OUTs"
         )
 
@@ -155,30 +186,49 @@ def _identity(path: str | os.PathLike | None) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino) if st is not None else None
 
 
-def _walk(root: Path, skip: tuple[int, int] | None = None):
-    """Files below root, following symlinks but never into a folder twice, nor into `skip`."""
+def _walk(root: str, skip: tuple[int, int] | None = None) -> Iterator[tuple[str, str]]:
+    """(path, name under root) of the files below root, by name, folder by folder; symlinks
+    are followed but no folder is entered twice, nor `skip`."""
     seen: set[tuple[int, int]] = {skip} if skip else set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        st = os.stat(folder)
-        if (st.st_dev, st.st_ino) in seen:
-            dirs[:] = []
+    stack = [(root, "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = list(os.scandir(folder))
+        except OSError:  # unreadable or gone: nothing to take there
             continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        files, folders = [], []
+        for entry in entries:
+            if not entry.name.startswith("."):
+                (folders if _is_folder(entry) else files).append(entry.name)
         for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(folder) / name
+            yield os.path.join(folder, name), rel + name
+        stack.extend((os.path.join(folder, n), f"{rel}{n}/") for n in sorted(folders, reverse=True))
 
 
-def _wanted(path: Path, rel: str, include, exclude, explicit: bool) -> bool:
+def _is_folder(entry: os.DirEntry) -> bool:
+    """A folder, or a symlink to one; an entry that cannot be looked at counts as a file."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _wanted(name: str, rel: str, include, exclude, explicit: bool) -> bool:
     """Audio by extension (any case) unless named explicitly; then the include/exclude globs.
 
     A glob matches the file's name, or its path under the root with or without a leading "/",
     so `*/tmp/*` also takes `tmp/` at the top of the root.
     """
-    if not explicit and path.suffix.lower() not in AUDIO_EXTENSIONS:
+    if not explicit and os.path.splitext(name)[1].lower() not in AUDIO_EXTENSIONS:
         return False
-    names = (rel, "/" + rel, path.name)
+    if not include and not exclude:
+        return True
+    names = (rel, "/" + rel, name)
     matches = lambda pattern: any(fnmatch.fnmatch(n, pattern) for n in names)  # noqa: E731
     if include and not any(matches(p) for p in include):
         return False

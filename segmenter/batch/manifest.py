@@ -13,12 +13,14 @@ import json
 import os
 import sqlite3
 import stat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .discovery import Source
+from .discovery import Source, check_same_output
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -41,6 +43,25 @@ CREATE TABLE IF NOT EXISTS files (
 )
 """
 FINGERPRINT_BYTES = 1 << 16
+
+# This run's recordings, in the connection's temporary database: planned and dispatched in SQL,
+# so a tree of millions is never held in memory.
+FOUND = """
+CREATE TEMP TABLE found (
+    rel TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    other TEXT,                    -- a second input with the same output name, to check
+    todo INTEGER NOT NULL DEFAULT 0
+)
+"""
+# A recording the manifest settles without a look at the file: unchanged, same settings, and done
+# (or failed and not retried). NULL when there is no row, hence the COALESCE where it is used.
+SETTLED = """COALESCE(r.size = f.size AND r.mtime = f.mtime AND r.fingerprint IS NOT NULL
+    AND r.config = :config AND NOT :force
+    AND (r.status = 'done' OR (r.status = 'failed' AND NOT :retry)), 0)"""
+PAGE = 2000  # rows of the plan looked at per query
 
 
 class LockedError(Exception):
@@ -126,11 +147,11 @@ class FileRow:
 
 
 @dataclass(frozen=True)
-class Planned:
-    """A recording the run will process, with what the manifest knew of it."""
+class Plan:
+    """What a run has to do: recordings to process, and those already done."""
 
-    source: Source
-    fingerprint: str | None
+    todo: int
+    skipped: int
 
 
 class Manifest:
@@ -145,11 +166,14 @@ class Manifest:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "manifest.sqlite"
         existed = path.exists()
-        db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        # shared with the thread joblib dispatches from, which reads the plan (`todo`)
+        db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         db.row_factory = sqlite3.Row
         check_intact(db, path, existed)
+        # WAL, and FULL: each commit syncs the log, so a power cut never takes back a `done`
+        # (NORMAL could); commits are grouped, so the sync is paid a few times a second
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA synchronous=FULL")
         db.execute(SCHEMA)
         return cls(db, path)
 
@@ -195,28 +219,114 @@ class Manifest:
             for row in self.db.execute(query, () if rel is None else (rel,))
         ]
 
-    def plan(
-        self, sources: list[Source], config: str, retry_failed: bool, force: bool
-    ) -> tuple[list[Planned], int]:
-        """What to process of the discovered recordings; also how many are already done."""
-        rows = {r["rel"]: r for r in self.db.execute("SELECT * FROM files")}
-        todo, done = [], 0
-        for src in sources:
-            row = rows.get(src.rel)
-            changed = row is None or (row["size"], row["mtime"]) != (src.size, src.mtime)
-            fp = _safe_fingerprint(src) if changed else row["fingerprint"]
-            same_content = row is not None and fp is not None and fp == row["fingerprint"]
-            current = row is not None and same_content and row["config"] == config
-            if not force and current and row["status"] == "done":
-                done += 1
-                if changed:  # touched, not rewritten: remember the new mtime
-                    self._update(src.rel, mtime=src.mtime, path=str(src.path))
-                continue
-            if not force and current and row["status"] == "failed" and not retry_failed:
-                continue
-            todo.append(Planned(src, fp))
-            self._upsert_pending(src, fp, config)
-        return todo, done
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The block's writes in one commit (inside a caller's transaction, in that one)."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def plan(self, sources: Iterable[Source], config: str, retry_failed: bool, force: bool) -> Plan:
+        """Decide which recordings to process; `todo()` then streams them.
+
+        The recordings go to a temporary table and are compared with the manifest in SQL, so
+        a finished batch is recognised in a few queries; only new or changed files (and those
+        to redo) are looked at one by one, a page at a time.
+        """
+        self._load(sources)
+        params = {"config": config, "force": force, "retry": retry_failed}
+        skipped = self.db.execute(
+            f"SELECT COUNT(*) FROM found f JOIN files r ON r.rel = f.rel"
+            f" WHERE {SETTLED} AND r.status = 'done'",
+            params,
+        ).fetchone()[0]
+        todo = 0
+        with self.transaction():
+            for row in self._unsettled(params):
+                decision = self._decide(row, config, retry_failed, force)
+                skipped += decision == "done"
+                todo += decision == "todo"
+        return Plan(todo, skipped)
+
+    def _load(self, sources: Iterable[Source]) -> None:
+        """This run's recordings into the `found` table; one name from two files is refused."""
+        self.db.execute("DROP TABLE IF EXISTS temp.found")
+        self.db.execute(FOUND)
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO found (rel, path, size, mtime) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(rel) DO UPDATE SET other = excluded.path",
+                ((s.rel, str(s.path), s.size, s.mtime) for s in sources),
+            )
+        twice = "SELECT rel, path, other FROM found WHERE other IS NOT NULL"
+        for rel, path, other in self.db.execute(twice).fetchall():
+            check_same_output(Path(path), Path(other), rel)
+
+    def _unsettled(self, params: dict[str, Any]) -> Iterator[sqlite3.Row]:
+        """Recordings the manifest does not settle, page by page (each read before any write)."""
+        query = (
+            "SELECT f.rel, f.path, f.size, f.mtime, r.size AS known_size,"
+            " r.mtime AS known_mtime, r.fingerprint, r.config, r.status"
+            f" FROM found f LEFT JOIN files r ON r.rel = f.rel WHERE f.rel > :after"
+            f" AND NOT {SETTLED} ORDER BY f.rel LIMIT {PAGE}"
+        )
+        after = ""
+        while page := self.db.execute(query, {**params, "after": after}).fetchall():
+            yield from page
+            after = page[-1]["rel"]
+
+    def _decide(self, row: sqlite3.Row, config: str, retry_failed: bool, force: bool) -> str:
+        """ "done", "skip" (failed, not retried) or "todo" (then pending) for one recording."""
+        src = Source(Path(row["path"]), row["rel"], row["size"], row["mtime"])
+        known = row["status"] is not None
+        changed = not known or (row["known_size"], row["known_mtime"]) != (src.size, src.mtime)
+        fp = _safe_fingerprint(src) if changed else row["fingerprint"]
+        current = known and fp is not None and fp == row["fingerprint"] and row["config"] == config
+        if not force and current and row["status"] == "done":
+            if changed:  # touched, not rewritten: remember the new mtime
+                self._update(src.rel, mtime=src.mtime, path=str(src.path))
+            return "done"
+        if not force and current and row["status"] == "failed" and not retry_failed:
+            return "skip"
+        self._upsert_pending(src, fp, config)
+        self.db.execute("UPDATE found SET todo = 1 WHERE rel = ?", (src.rel,))
+        return "todo"
+
+    def todo(self) -> Iterator[tuple[str, str, int]]:
+        """(rel, path, size) of what the plan left to do, largest first, read a page at a time.
+
+        The order is made once into a queue table; no statement stays open between pages,
+        because one would keep SQLite from checkpointing the log, which would grow all run.
+        """
+        self.db.execute("DROP TABLE IF EXISTS temp.queue")
+        self.db.execute(
+            "CREATE TEMP TABLE queue AS"
+            " SELECT rel, path, size FROM found WHERE todo ORDER BY size DESC, rel"
+        )
+        return self._queue()
+
+    def _queue(self) -> Iterator[tuple[str, str, int]]:
+        query = "SELECT rowid, rel, path, size FROM queue WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        after = 0
+        while page := self.db.execute(query, (after, PAGE)).fetchall():
+            yield from (tuple(row)[1:] for row in page)
+            after = page[-1][0]
+
+    def failures_found(self, limit: int) -> tuple[int, list[tuple[str, str, str | None]]]:
+        """How many of this run's recordings are failed; the first `limit` (rel, path, error)."""
+        joined = "FROM files r JOIN found f ON f.rel = r.rel WHERE r.status = 'failed'"
+        count = self.db.execute(f"SELECT COUNT(*) {joined}").fetchone()[0]
+        rows = self.db.execute(
+            f"SELECT r.rel, f.path, r.error {joined} ORDER BY r.rel LIMIT ?", (limit,)
+        )
+        return count, [tuple(row) for row in rows]
 
     def _upsert_pending(self, src: Source, fp: str | None, config: str) -> None:
         self.db.execute(
@@ -276,10 +386,13 @@ class Manifest:
         ).fetchone()
         return dict(row)
 
-    def unfinished(self, rels: set[str]) -> int:
-        """How many of `rels` are still to do (pending, or running when the run stopped)."""
-        rows = self.db.execute("SELECT rel FROM files WHERE status IN ('pending', 'running')")
-        return sum(row["rel"] in rels for row in rows)
+    def unfinished(self) -> int:
+        """How many of this run's planned files are still to do (pending, or running when the
+        run stopped)."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM found f JOIN files r ON r.rel = f.rel"
+            " WHERE f.todo AND r.status IN ('pending', 'running')"
+        ).fetchone()[0]
 
     def status(self) -> dict[str, Any]:
         """Counts by status, audio and speech hours of what is done, failures with reasons."""

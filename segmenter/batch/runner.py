@@ -35,10 +35,10 @@ from ..engines.model import DEFAULT_RUNTIME, resolve_model
 from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
 from ..settings import check
 from ..views.report import write_report
-from ..writers import TMP_PREFIX, clips_folder, output_base, write_formats
-from .discovery import check_out, check_roots, discover
+from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
+from .discovery import Source, check_out, check_roots, settling, walk
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
-from .manifest import Manifest, OutputLock, Planned, config_hash
+from .manifest import Manifest, OutputLock, config_hash
 from .pool import choose_workers
 from .rebuild import rebuild
 from .stopping import STATE, STOP_SIGNALS, Abandon, stop_on_signals, stop_requested
@@ -129,7 +129,8 @@ class Summary:
     speech_s: float = 0.0
     wall_s: float = 0.0
     unsettled: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    failed: int = 0  # recordings of this run's inputs that are failed now (this run's or not)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # the first few: (file, reason)
     out: str = "OUT"
     settle_seconds: float = 5.0
     changed: int = 0  # inputs that changed while they were read: redone by the next run
@@ -137,11 +138,6 @@ class Summary:
     stopped: str = ""  # the signal that stopped the run
     disk_full: str = ""  # the line saying which disk is full and what it needs
     rebuilt: str = ""  # what --rebuild-manifest did
-
-    @property
-    def failed(self) -> int:
-        """Recordings of this run's inputs that are failed now (this run's or not retried)."""
-        return len(self.failures)
 
     def lines(self) -> list[str]:
         """Counts, hours, the failed files (a few, then where the list is) and a settle hint."""
@@ -160,9 +156,9 @@ class Summary:
             f" in {self.wall_s:.1f} s" + (f" ({rate:.0f}x real time)" if rate else ""),
         ]
         lines += [f"failed: {name}: {why}" for name, why in self.failures[:SHOWN_FAILURES]]
-        if len(self.failures) > SHOWN_FAILURES:
+        if self.failed > len(self.failures):
             lines.append(
-                f"... and {len(self.failures) - SHOWN_FAILURES} more failed:"
+                f"... and {self.failed - len(self.failures)} more failed:"
                 f" `segmenter status {self.out}` lists them all, as does {self.out}/segmenter.log"
             )
         if self.unsettled and self.unsettled > self.done + self.failed:
@@ -263,6 +259,11 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
         return {"rel": task.rel, "error": reason, "seconds": _since(start)}
 
 
+def segment_chunk(tasks: list[Task], settings: BatchSettings) -> list[dict[str, Any]]:
+    """Segment a chunk of recordings in a worker: one round trip for many small files."""
+    return [segment_task(task, settings) for task in tasks]
+
+
 def _since(start: float) -> float:
     return round(time.perf_counter() - start, 3)
 
@@ -336,35 +337,26 @@ def _with_workers(settings: BatchSettings) -> BatchSettings:
 
 def _run_locked(settings: BatchSettings) -> Summary:
     _sweep(settings.out)
-    found = discover(
-        settings.inputs, settings.include, settings.exclude, settings.settle_seconds, settings.out
-    )
-    for path in found.unsettled:
-        log.info("%s: still changing, left for the next run", path)
     rebuilt = rebuild(settings.out, settings.formats) if settings.rebuild_manifest else ""
     manifest = Manifest.open(settings.out)
     settings = _with_workers(settings)
     summary = Summary(
-        unsettled=len(found.unsettled),
-        out=str(settings.out),
-        settle_seconds=settings.settle_seconds,
-        rebuilt=rebuilt,
+        out=str(settings.out), settle_seconds=settings.settle_seconds, rebuilt=rebuilt
     )
     try:
         config = config_hash(settings.result_config())
-        todo, summary.skipped = manifest.plan(
-            found.sources, config, settings.retry_failed, settings.force
-        )
-        log.info("run: %d to do, %d already done, settings %s", len(todo), summary.skipped, config)
-        todo.sort(key=lambda p: (-p.source.size, p.source.rel))  # longest first (by size)
-        if todo:
+        found = walk(settings.inputs, settings.include, settings.exclude, settings.out)
+        sources = _settled(found, settings.settle_seconds, summary)
+        plan = manifest.plan(sources, config, settings.retry_failed, settings.force)
+        summary.skipped = plan.skipped
+        log.info("run: %d to do, %d already done, settings %s", plan.todo, plan.skipped, config)
+        if plan.todo:
             with cluster(settings):
-                _process_until_stopped(todo, settings, manifest, summary)
-        paths = {s.rel: f"{s.path.absolute()}: " for s in found.sources}
+                _process_until_stopped(plan.todo, settings, manifest, summary)
+        summary.failed, shown = manifest.failures_found(SHOWN_FAILURES)
         summary.failures = [  # the reason without the path it starts with: the name is beside it
-            (f["file"], (f["error"] or "").removeprefix(paths[f["file"]]))
-            for f in manifest.status()["failures"]
-            if f["file"] in paths
+            (rel, (error or "").removeprefix(f"{Path(path).absolute()}: "))
+            for rel, path, error in shown
         ]
     finally:
         manifest.close()
@@ -373,15 +365,22 @@ def _run_locked(settings: BatchSettings) -> Summary:
 
 def _sweep(out: Path) -> None:
     """Remove the temporary files and folders a killed run or worker left (never outputs)."""
-    for stale in out.rglob(f"{TMP_PREFIX}*"):
-        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
+    for folder, dirs, files in os.walk(out):
+        for name in files:
+            if name.startswith(TMP_PREFIX):
+                os.unlink(os.path.join(folder, name))
+        for name in [d for d in dirs if d.startswith(TMP_PREFIX)]:
+            shutil.rmtree(os.path.join(folder, name))
+            dirs.remove(name)
 
 
-def _process_until_stopped(todo, settings, manifest, summary) -> None:
+def _process_until_stopped(
+    total: int, settings: BatchSettings, manifest: Manifest, summary: Summary
+) -> None:
     """Process the plan; a stop signal or a full disk ends it early, the rest left to do."""
     full = False
     try:
-        _process(todo, settings, manifest, summary)
+        _process(total, settings, manifest, summary)
     except Abandon:
         pass  # the workers are gone (joblib kills them): their temporary files are swept below
     except (OSError, sqlite3.OperationalError) as exc:
@@ -394,7 +393,7 @@ def _process_until_stopped(todo, settings, manifest, summary) -> None:
     if not (full or STATE.signum):
         return
     _sweep(settings.out)
-    summary.left = manifest.unfinished({p.source.rel for p in todo})
+    summary.left = manifest.unfinished()
     summary.stopped = STATE.name
     if full:
         done = manifest.status()["counts"]["done"]
@@ -402,57 +401,142 @@ def _process_until_stopped(todo, settings, manifest, summary) -> None:
     log.warning("stopped (%s): %d file(s) left to do", summary.stopped or "disk full", summary.left)
 
 
-def _process(todo: list[Planned], settings: BatchSettings, manifest: Manifest, summary: Summary):
-    tasks = {p.source.rel: _task(p, settings) for p in todo}
+def _settled(sources: Iterable[Source], settle_seconds: float, summary: Summary):
+    """The recordings not changing any more; the others are logged, counted and left for later."""
+    now = time.time()
+    for source in sources:
+        if settling(source, now, settle_seconds):
+            summary.unsettled += 1
+            log.info("%s: still changing, left for the next run", source.path)
+        else:
+            yield source
+
+
+CHUNK_FILES = 64  # recordings per task at most: one round trip to a worker for many small files
+CHUNK_BYTES = 4 << 20  # and no more input than this (about 2 min of 16 kHz WAV): long files alone
+CHUNKS_AHEAD = 4  # the tail is cut finer so that every worker has a share of it
+
+
+@dataclass
+class Costs:
+    """Where a run's time per file goes, summed with perf_counter (bench/scale.py reads the log
+    line): the workers' segmenting, and the coordinator's dispatch, output writes and syncs,
+    and manifest commits."""
+
+    files: int = 0
+    worker_s: float = 0.0
+    dispatch_s: float = 0.0
+    write_s: float = 0.0
+    manifest_s: float = 0.0
+    flushes: int = 0
+
+    def line(self) -> str:
+        """One log line: the sums in seconds, and the milliseconds each costs per file."""
+        per = 1000 / max(self.files, 1)
+        sums = {name: getattr(self, name + "_s") for name in ("worker", "dispatch", "write")}
+        sums["manifest"] = self.manifest_s
+        parts = [f"{name}={s:.3f}s ({s * per:.3f} ms/file)" for name, s in sums.items()]
+        return f"costs: files={self.files} flushes={self.flushes} " + " ".join(parts)
+
+
+class InFlight:
+    """Recordings handed to workers and not yet recorded: the ones to mark running, and the
+    suspects when a worker dies. Filled from the thread joblib dispatches from."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tasks: dict[str, Task] = {}
+        self.unmarked: list[str] = []
+        self.handed = 0
+        self.dispatch_s = 0.0  # spent reading the plan and making tasks
+
+    def hand(self, tasks: list[Task]) -> None:
+        """Tasks on their way to a worker."""
+        with self.lock:
+            self.tasks.update((t.rel, t) for t in tasks)
+            self.unmarked += [t.rel for t in tasks]
+            self.handed += len(tasks)
+
+    def to_mark(self) -> list[str]:
+        """The recordings handed since the last call (to mark running)."""
+        with self.lock:
+            marked, self.unmarked = self.unmarked, []
+        return marked
+
+    def finish(self, rel: str) -> None:
+        """A result came back for `rel`."""
+        with self.lock:
+            self.tasks.pop(rel, None)
+
+    def take(self) -> list[Task]:
+        """What was on the workers when one died: everything handed and not back."""
+        with self.lock:
+            suspects, self.tasks = list(self.tasks.values()), {}
+        return suspects
+
+
+def _chunks(todo: Iterator, total: int, settings: BatchSettings, flight: InFlight):
+    """Tasks in chunks: up to CHUNK_FILES recordings and CHUNK_BYTES of input, fewer near the
+    end of the batch so the last chunks still spread over the workers. `todo` comes largest
+    first, so long recordings go alone; no recording is held back between chunks. A stop
+    signal ends it: no new files, those in flight finish."""
+    chunk: list[Task] = []
+    size = 0
+    began = time.perf_counter()
+    for rel, path, nbytes in todo:
+        if stop_requested():  # SIGTERM/SIGINT
+            return
+        chunk.append(_task(rel, path, settings))
+        size += max(nbytes, 0)
+        share = (total - flight.handed) // (CHUNKS_AHEAD * settings.jobs)
+        if len(chunk) >= max(1, min(CHUNK_FILES, share)) or size >= CHUNK_BYTES:
+            flight.hand(chunk)
+            flight.dispatch_s += time.perf_counter() - began
+            yield chunk
+            chunk, size = [], 0
+            began = time.perf_counter()
+    if chunk and not stop_requested():
+        flight.hand(chunk)
+        yield chunk
+
+
+def _process(total: int, settings: BatchSettings, manifest: Manifest, summary: Summary) -> None:
+    """Segment the plan's recordings; a dead worker's files are retried alone (`_isolate`)."""
     progress = tqdm(
-        total=len(tasks),
+        total=total,
         unit="file",
         disable=settings.quiet or not sys.stderr.isatty(),
         dynamic_ncols=True,
+        mininterval=0.5,
     )
-    pending = list(tasks.values())
-    with progress:
-        while pending:
-            handed: list[Task] = []
-            finished: set[str] = set()
-            marked = 0
+    todo = manifest.todo()
+    flight = InFlight()
+    with progress, Recorder(settings, manifest, summary, progress, flight) as recorder:
+        while True:
             try:
-                for result in _parallel(pending, settings, handed):
-                    for task in handed[marked:]:  # joblib dispatches from its own thread
-                        manifest.running(task.rel)
-                    marked = len(handed)
-                    finished.add(result["rel"])
-                    _record(result, settings, manifest, summary, progress)
-                pending = []
+                for results in _parallel(_chunks(todo, total, settings, flight), settings):
+                    recorder.add(results)
+                return
             except worker_died_errors() as exc:
-                suspects = [t for t in handed if t.rel not in finished]
-                pending = [t for t in pending if t.rel not in finished and t not in suspects]
+                recorder.flush()
+                suspects = flight.take()
                 reason = " ".join(str(exc).split())[:200]
                 log.warning("a worker process died; retrying %d file(s) alone", len(suspects))
-                _isolate(suspects, settings, manifest, summary, progress, reason)
+                _isolate(suspects, settings, recorder, reason)
 
 
-def _task(planned: Planned, settings: BatchSettings) -> Task:
+def _task(rel: str, path: str, settings: BatchSettings) -> Task:
     """Absolute paths: on a cluster, workers see the same storage but not our directory."""
-    clips = (
-        str(clips_folder(settings.out.absolute(), planned.source.rel)) if settings.clips else None
-    )
-    return Task(planned.source.rel, str(planned.source.path.absolute()), clips)
+    clips = str(clips_folder(settings.out.absolute(), rel)) if settings.clips else None
+    return Task(rel, os.path.abspath(path), clips)
 
 
-def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) -> Iterator[dict]:
-    """Results as they finish; `handed` records what was given to workers (the suspects)."""
-
-    def feed() -> Iterable:
-        for task in tasks:
-            if stop_requested():  # SIGTERM/SIGINT: no new files; those in flight finish
-                return
-            handed.append(task)
-            yield delayed(segment_task)(task, settings)
-
+def _parallel(chunks: Iterable[list[Task]], settings: BatchSettings) -> Iterator[list[dict]]:
+    """Each chunk's results as it finishes."""
+    feed = (delayed(segment_chunk)(chunk, settings) for chunk in chunks)
     if settings.backend == "dask":
-        # every thread of the cluster; the scheduler queues the tasks and hides its round trips
-        config, n_jobs, ahead = parallel_config(backend="dask"), -1, "all"
+        # every thread of the cluster, a few chunks queued each to hide the scheduler's round trips
+        config, n_jobs, ahead = parallel_config(backend="dask"), -1, "3*n_jobs"
     else:  # a dead loky worker loses what it was given: give each only what it runs
         config = parallel_config(
             backend=settings.backend,
@@ -465,7 +549,7 @@ def _parallel(tasks: list[Task], settings: BatchSettings, handed: list[Task]) ->
         parallel = Parallel(
             n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch=ahead
         )
-        yield from parallel(feed())
+        yield from parallel(feed)
 
 
 def worker_died_errors() -> tuple[type[BaseException], ...]:
@@ -477,61 +561,191 @@ def worker_died_errors() -> tuple[type[BaseException], ...]:
     return (TerminatedWorkerError, KilledWorker)
 
 
-def _isolate(suspects, settings, manifest, summary, progress, reason) -> None:
+def _isolate(suspects: list[Task], settings: BatchSettings, recorder: Recorder, reason: str):
     """Retry files that were on a worker when it died, one at a time, to find the one to blame."""
     for task in suspects:
         try:
-            for result in _parallel([task], settings, []):
-                manifest.running(task.rel)
-                _record(result, settings, manifest, summary, progress)
+            recorder.flight.hand([task])
+            for results in _parallel([[task]], settings):
+                recorder.add(results)
+            recorder.flush()
         except worker_died_errors():
-            manifest.failed(task.rel, f"worker process died while segmenting it ({reason})")
+            recorder.flight.take()
+            recorder.add(
+                [{"rel": task.rel, "error": f"worker process died while segmenting it ({reason})"}]
+            )
+            recorder.flush()
             log.error("%s: worker died", task.rel)
-            progress.update(1)
 
 
-def _record(result, settings, manifest, summary, progress) -> None:
-    """Write a finished file's outputs, then mark it done (or failed) in the manifest."""
+FLUSH_SECONDS = 0.5  # results wait at most about this long for their outputs' sync and commit
+FLUSH_FILES = 2000  # or until this many are waiting
+
+
+class Recorder:
+    """Finished recordings wait here a moment, then are recorded as a group: their outputs
+    written and synced (files, then each folder once), then one manifest commit marks them
+    done. A file is thus never `done` before its outputs are on disk, and a kill at any moment
+    loses at most the results of the last moment (redone by the next run, never half-recorded).
+
+    Flushed by the thread that adds results when one is due, and by a timer thread when no
+    more come (long files still on the workers); a lock keeps them one at a time.
+    """
+
+    def __init__(
+        self,
+        settings: BatchSettings,
+        manifest: Manifest,
+        summary: Summary,
+        progress: tqdm,
+        flight: InFlight,
+    ):
+        self.settings, self.manifest, self.summary = settings, manifest, summary
+        self.progress, self.flight = progress, flight
+        self.results: list[dict] = []
+        self.lock = threading.RLock()
+        self.since = time.monotonic()
+        self.stop = threading.Event()
+        self.timer = threading.Thread(target=self._tick, name="recorder", daemon=True)
+        self.error: BaseException | None = None
+        self.costs = Costs()
+
+    def __enter__(self) -> Recorder:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.timer.join()
+        self.flush()  # what finished before an interruption is kept
+        self.costs.dispatch_s = self.flight.dispatch_s
+        log.info("%s", self.costs.line())
+
+    def add(self, results: list[dict]) -> None:
+        """Results from a worker; flushed with the others once the group is due."""
+        with self.lock:
+            for result in results:
+                self.flight.finish(result["rel"])
+            self.results += results
+            if self._due():
+                self.flush()
+
+    def _due(self) -> bool:
+        """Enough results wait, or the last flush was long enough ago."""
+        return len(self.results) >= FLUSH_FILES or time.monotonic() - self.since >= FLUSH_SECONDS
+
+    def _tick(self) -> None:
+        """Timer thread: flush results that would otherwise wait for the next one."""
+        while not self.stop.wait(FLUSH_SECONDS / 2):
+            with self.lock:
+                if self.results and self._due() and self.error is None:
+                    try:
+                        self.flush()
+                    except BaseException as exc:  # noqa: BLE001 - raised again in the run's thread
+                        self.error = exc
+
+    def flush(self) -> None:
+        """Write and sync the group's outputs, then commit its rows in one transaction."""
+        with self.lock:
+            if self.error is not None:
+                error, self.error = self.error, None
+                raise error
+            results, self.results = self.results, []
+            self.since = time.monotonic()
+            began = time.perf_counter()
+            results = [_checked(self.manifest, result) for result in results]
+            outputs = _write_group(self.settings, [r for r in results if "document" in r])
+            wrote = time.perf_counter()
+            with self.manifest.transaction():
+                for rel in self.flight.to_mark():
+                    self.manifest.running(rel)
+                for result in results:
+                    _record_row(self.manifest, result, outputs.get(result["rel"]))
+            self._cost(results, wrote - began, time.perf_counter() - wrote)
+            for result in results:
+                self._count(result)
+
+    def _cost(self, results: list[dict], write_s: float, manifest_s: float) -> None:
+        """Add a flush to the run's costs."""
+        self.costs.files += len(results)
+        self.costs.flushes += bool(results)
+        self.costs.worker_s += sum(r.get("seconds") or 0.0 for r in results)
+        self.costs.write_s += write_s
+        self.costs.manifest_s += manifest_s
+
+    def _count(self, result: dict) -> None:
+        """The summary, the log and the progress bar, once a result is committed."""
+        rel = result["rel"]
+        if "changed" in result:
+            self.summary.changed += 1
+            moved = result["changed"]
+            log.warning("%s: changed while it was read (%s), left for the next run", rel, moved)
+        elif "error" in result:
+            log.warning("%s: failed: %s", rel, result["error"])
+        else:
+            document = result["document"]
+            self.summary.done += 1
+            self.summary.audio_s += document["audio"]["duration"]
+            self.summary.speech_s += document["speech_duration"]
+            segments, audio = len(document["segments"]), document["audio"]["duration"]
+            log.info("%s: %d segments, %.1f s audio", rel, segments, audio)
+        self.progress.set_postfix_str(f"{self.summary.audio_s / 3600:.2f} h audio", refresh=False)
+        self.progress.update(1)
+
+
+def _checked(manifest: Manifest, result: dict) -> dict:
+    """A result once its input is looked at again: failed if the input was deleted while it
+    was read, "changed" if it was rewritten (stale results: redone by the next run), else with
+    the document's "batch" field, what a manifest rebuilt from the outputs needs."""
     rel = result["rel"]
     source = manifest.source(rel)
     moved = _moved(source)
     if moved == "deleted":
         reason = f"{Path(source['path']).absolute()}: deleted while it was read"  # as others
-        manifest.failed(rel, reason, result["seconds"])
-        log.warning("%s: deleted while it was read", rel)
-    elif moved:
-        manifest.redo(rel, f"changed while it was read ({moved}); redone by the next run")
-        summary.changed += 1
-        log.warning("%s: changed while it was read (%s), left for the next run", rel, moved)
-    elif "error" in result:
-        manifest.failed(rel, result["error"], result["seconds"])
-        log.warning("%s: failed: %s", rel, result["error"])
-    else:
-        source.pop("path")  # the document's audio.path has it, absolute
-        document = result["document"] | {"batch": source}  # what a rebuilt manifest needs
-        outputs = _write_outputs(settings, rel, document)
+        return {"rel": rel, "error": reason, "seconds": result.get("seconds")}
+    if moved:
+        return {"rel": rel, "changed": moved}
+    if "error" in result:
+        return result
+    source.pop("path")  # the document's audio.path has it, absolute
+    return result | {"document": result["document"] | {"batch": source}}
+
+
+def _record_row(manifest: Manifest, result: dict, outputs: list[str] | None) -> None:
+    """A result's manifest row: done with its outputs, failed with its reason, or to redo."""
+    if "changed" in result:
+        reason = f"changed while it was read ({result['changed']}); redone by the next run"
+        manifest.redo(result["rel"], reason)
+        return
+    if "error" in result:
+        manifest.failed(result["rel"], result["error"], result.get("seconds"))
+        return
+    document = result["document"]
+    stats = {
+        "duration": document["audio"]["duration"],
+        "speech": document["speech_duration"],
+        "segments": len(document["segments"]),
+        "seconds": result["seconds"],
+    }
+    manifest.done(result["rel"], stats, outputs)
+
+
+def _write_group(settings: BatchSettings, results: list[dict]) -> dict[str, list[str]]:
+    """Write the outputs of finished recordings, all on disk when it returns; each one's list."""
+    texts: dict[str, str] = {}
+    outputs: dict[str, list[str]] = {}
+    for result in results:
+        rel = result["rel"]
+        base = output_base(settings.out, rel)
+        rendered = render_formats(base, result["document"], settings.formats)
+        texts.update((f"{base}{suffix}", text) for suffix, text in rendered.items())
+        outputs[rel] = [rel + suffix for suffix in rendered]
         if result["clips"]:
-            outputs.append(Path(rel + ".clips").as_posix() + "/")
+            outputs[rel].append(Path(rel + ".clips").as_posix() + "/")
         elif not settings.clips:
             _drop_stale_clips(settings.out, rel)
-        audio = document["audio"]["duration"]
-        speech = document["speech_duration"]
-        manifest.done(
-            rel,
-            {
-                "duration": audio,
-                "speech": speech,
-                "segments": len(document["segments"]),
-                "seconds": result["seconds"],
-            },
-            outputs,
-        )
-        summary.done += 1
-        summary.audio_s += audio
-        summary.speech_s += speech
-        log.info("%s: %d segments, %.1f s audio", rel, len(document["segments"]), audio)
-    progress.set_postfix_str(f"{summary.audio_s / 3600:.2f} h audio", refresh=False)
-    progress.update(1)
+    write_durably(texts)
+    return outputs
 
 
 def _moved(source: dict[str, Any]) -> str:
@@ -559,12 +773,6 @@ def _drop_stale_clips(out: Path, rel: str) -> None:
     os.replace(folder, doomed / folder.name)
     shutil.rmtree(doomed)
     log.info("%s: removed the clips of an earlier run with --clips", rel)
-
-
-def _write_outputs(settings: BatchSettings, rel: str, document: dict[str, Any]) -> list[str]:
-    out = settings.out
-    written = write_formats(output_base(out, rel), document, settings.formats)
-    return [p.relative_to(out).as_posix() for p in written]
 
 
 class _LogFile(logging.FileHandler):
