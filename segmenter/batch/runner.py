@@ -482,13 +482,14 @@ def _chunks(todo: Iterator, total: int, settings: BatchSettings, flight: InFligh
     signal ends it: no new files, those in flight finish."""
     chunk: list[Task] = []
     size = 0
+    workers = settings.jobs or _cluster_threads()
     began = time.perf_counter()
     for rel, path, nbytes in todo:
         if stop_requested():  # SIGTERM/SIGINT
             return
         chunk.append(_task(rel, path, settings))
         size += max(nbytes, 0)
-        share = (total - flight.handed) // (CHUNKS_AHEAD * settings.jobs)
+        share = (total - flight.handed) // (CHUNKS_AHEAD * workers)
         if len(chunk) >= max(1, min(CHUNK_FILES, share)) or size >= CHUNK_BYTES:
             flight.hand(chunk)
             flight.dispatch_s += time.perf_counter() - began
@@ -498,6 +499,13 @@ def _chunks(todo: Iterator, total: int, settings: BatchSettings, flight: InFligh
     if chunk and not stop_requested():
         flight.hand(chunk)
         yield chunk
+
+
+def _cluster_threads() -> int:
+    """The threads of the Dask cluster a scheduler address gave (its size is not ours to set)."""
+    from distributed import get_client
+
+    return max(1, sum(get_client().nthreads().values()))
 
 
 def _process(total: int, settings: BatchSettings, manifest: Manifest, summary: Summary) -> None:
