@@ -209,9 +209,11 @@ def test_microphone_recording(server, tmp_path):
 
 
 def choose(driver: webdriver.Chrome, dropdown: str, label: str) -> None:
+    """Pick the option of `dropdown` whose text has `label`, once the page has put it there."""
     driver.find_element(By.CSS_SELECTOR, f"{dropdown} input").click()
-    items = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f"{dropdown} li"))
-    next(item for item in items if label in item.text).click()
+    items = f"{dropdown} li"
+    wait_until(lambda: [i for i in driver.find_elements(By.CSS_SELECTOR, items) if label in i.text])
+    next(i for i in driver.find_elements(By.CSS_SELECTOR, items) if label in i.text).click()
 
 
 def test_batch_tab(server, browser, batch_out, tmp_path):
