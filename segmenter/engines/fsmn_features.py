@@ -7,6 +7,7 @@ audio was cut into blocks (not even in the last bit of a float).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,10 @@ class FrontendConfig:
         return (n_samples - self.frame_samples) // self.shift_samples + 1
 
 
+@lru_cache(maxsize=8)
 def mel_matrix(cfg: FrontendConfig, fft_size: int) -> np.ndarray:
-    """Kaldi's triangular mel filters (20 Hz to Nyquist), shape (fft_size // 2 + 1, n_mels)."""
+    """Kaldi's triangular mel filters (20 Hz to Nyquist), shape (fft_size // 2 + 1, n_mels).
+    Made once per configuration (a batch of short files would remake it for each), read-only."""
     mel = lambda f: 1127.0 * np.log(1.0 + np.asarray(f, np.float64) / 700.0)  # noqa: E731
     low, high = mel(20.0), mel(cfg.fs / 2)
     delta = (high - low) / (cfg.n_mels + 1)
@@ -68,7 +71,9 @@ def mel_matrix(cfg: FrontendConfig, fft_size: int) -> np.ndarray:
     down = (right - bins) / (right - center)
     weights = np.where(bins <= center, up, down)
     weights[(bins <= left) | (bins >= right)] = 0.0
-    return np.vstack([weights, np.zeros((1, cfg.n_mels))])  # Nyquist bin has no weight
+    matrix = np.vstack([weights, np.zeros((1, cfg.n_mels))])  # Nyquist bin has no weight
+    matrix.flags.writeable = False  # shared by every Fbank of this configuration
+    return matrix
 
 
 class Fbank:
