@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +82,8 @@ def discover(
     """
     found: dict[str, Source] = {}
     unsettled: list[Path] = []
-    now = time.time()
-    for source in walk(inputs, include, exclude, out):
-        if settling(source, now, settle_seconds):
-            unsettled.append(source.path)
-        else:
-            _add(found, source)
+    for source in settled(walk(inputs, include, exclude, out), settle_seconds, unsettled.append):
+        _add(found, source)
     return Discovery(sorted(found.values(), key=lambda s: s.rel), sorted(unsettled))
 
 
@@ -113,9 +109,17 @@ def walk(
                 yield _source(path, prefix + rel)
 
 
-def settling(source: Source, now: float, settle_seconds: float) -> bool:
-    """Changed in the last `settle_seconds` (an upload still being copied): left for later."""
-    return source.size >= 0 and now - source.mtime < settle_seconds
+def settled(
+    sources: Iterable[Source], settle_seconds: float, later: Callable[[Path], object]
+) -> Iterator[Source]:
+    """The recordings not changed in the last `settle_seconds`; the path of each one that was
+    (an upload still being copied) goes to `later` instead."""
+    now = time.time()
+    for source in sources:
+        if source.size >= 0 and now - source.mtime < settle_seconds:
+            later(source.path)
+        else:
+            yield source
 
 
 def _source(path: str, rel: str) -> Source:

@@ -36,7 +36,7 @@ from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
 from ..settings import check
 from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
-from .discovery import Source, check_out, check_roots, settling, walk
+from .discovery import check_out, check_roots, settled, walk
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .manifest import Manifest, OutputLock, config_hash
 from .pool import choose_workers
@@ -138,6 +138,11 @@ class Summary:
     stopped: str = ""  # the signal that stopped the run
     disk_full: str = ""  # the line saying which disk is full and what it needs
     rebuilt: str = ""  # what --rebuild-manifest did
+
+    def left_for_later(self, path: Path) -> None:
+        """A recording still changing: counted and logged, taken by the next run."""
+        self.unsettled += 1
+        log.info("%s: still changing, left for the next run", path)
 
     def lines(self) -> list[str]:
         """Counts, hours, the failed files (a few, then where the list is) and a settle hint."""
@@ -346,7 +351,7 @@ def _run_locked(settings: BatchSettings) -> Summary:
     try:
         config = config_hash(settings.result_config())
         found = walk(settings.inputs, settings.include, settings.exclude, settings.out)
-        sources = _settled(found, settings.settle_seconds, summary)
+        sources = settled(found, settings.settle_seconds, summary.left_for_later)
         plan = manifest.plan(sources, config, settings.retry_failed, settings.force)
         summary.skipped = plan.skipped
         log.info("run: %d to do, %d already done, settings %s", plan.todo, plan.skipped, config)
@@ -399,17 +404,6 @@ def _process_until_stopped(
         done = manifest.status()["counts"]["done"]
         summary.disk_full = disk_full_line(settings.out, summary.left, done)
     log.warning("stopped (%s): %d file(s) left to do", summary.stopped or "disk full", summary.left)
-
-
-def _settled(sources: Iterable[Source], settle_seconds: float, summary: Summary):
-    """The recordings not changing any more; the others are logged, counted and left for later."""
-    now = time.time()
-    for source in sources:
-        if settling(source, now, settle_seconds):
-            summary.unsettled += 1
-            log.info("%s: still changing, left for the next run", source.path)
-        else:
-            yield source
 
 
 CHUNK_FILES = 64  # recordings per task at most: one round trip to a worker for many small files
