@@ -427,8 +427,9 @@ class Costs:
     def line(self) -> str:
         """One log line: the sums in seconds, and the milliseconds each costs per file."""
         per = 1000 / max(self.files, 1)
-        sums = {name: getattr(self, name + "_s") for name in ("worker", "dispatch", "write")}
-        sums["manifest"] = self.manifest_s
+        sums = {
+            name: getattr(self, name + "_s") for name in ("worker", "dispatch", "write", "manifest")
+        }
         parts = [f"{name}={s:.3f}s ({s * per:.3f} ms/file)" for name, s in sums.items()]
         return f"costs: files={self.files} flushes={self.flushes} " + " ".join(parts)
 
