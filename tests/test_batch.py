@@ -242,13 +242,10 @@ def test_killed_worker_costs_nothing(tmp_path):
     deadline = time.monotonic() + 60
     while victim is None and time.monotonic() < deadline:
         time.sleep(0.3)
-        children = subprocess.run(
-            ["pgrep", "-f", "loky", "-P", str(batch.pid)], capture_output=True, text=True
-        ).stdout.split()
-        workers = [c for c in children if "LokyProcess" in Path(f"/proc/{c}/cmdline").read_text()]
+        workers = loky_workers(batch.pid)
         victim = workers[0] if workers and (out / "manifest.sqlite").exists() else None
     assert victim, "no worker process seen"
-    os.kill(int(victim), signal.SIGKILL)
+    os.kill(victim, signal.SIGKILL)
     assert batch.wait(timeout=300) == 0
     final = rows(out)
     assert len(final) == 6 and all(r["status"] == "done" for r in final.values())
@@ -348,11 +345,22 @@ def test_quiet_run_prints_a_summary_that_names_failures_and_explains_skips(tree,
 
 
 def loky_workers(parent: int) -> list[int]:
-    """The loky worker processes of a coordinator (not its resource tracker)."""
-    children = subprocess.run(
-        ["pgrep", "-P", str(parent)], capture_output=True, text=True
-    ).stdout.split()
-    return [int(c) for c in children if "LokyProcess" in _cmdline(c)]
+    """The loky worker processes of a coordinator (not its resource trackers): its children,
+    or with `segmenter run`'s fork server (batch/forkserver.py) that server's children."""
+    children = _children(parent)
+    servers = [c for c in children if "multiprocessing.forkserver" in _cmdline(c)]
+    forked = [w for server in servers for w in _children(server)]
+    return [c for c in children if "LokyProcess" in _cmdline(c)] + forked
+
+
+def fork_servers(parent: int) -> list[int]:
+    """The fork server a coordinator started for its workers, if any."""
+    return [c for c in _children(parent) if "multiprocessing.forkserver" in _cmdline(c)]
+
+
+def _children(parent: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+    return [int(c) for c in found.stdout.split()]
 
 
 def _cmdline(pid) -> str:
@@ -380,14 +388,15 @@ def test_workers_die_with_a_killed_coordinator(tmp_path):
             time.sleep(0.2)
             workers = loky_workers(batch.pid)
         assert len(workers) == 2, "no workers seen"
+        servers = fork_servers(batch.pid)
         time.sleep(1)  # both are in the middle of their hour
         os.kill(batch.pid, signal.SIGKILL)
         batch.wait()
         gone_by = time.monotonic() + 5
-        while time.monotonic() < gone_by and any(map(alive, workers)):
+        while time.monotonic() < gone_by and any(map(alive, workers + servers)):
             time.sleep(0.1)
-        left = [w for w in workers if alive(w)]
-        assert not left, f"workers {left} outlived their coordinator"
+        left = [w for w in workers + servers if alive(w)]
+        assert not left, f"workers or their fork server {left} outlived their coordinator"
         assert not list(out.glob("*.json"))  # they did not finish their files either
     finally:
         for pid in filter(alive, workers):

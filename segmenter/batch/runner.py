@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from joblib import Parallel, delayed, parallel_config
+from joblib.externals.loky.backend.context import set_start_method
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
@@ -36,6 +37,7 @@ from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
 from ..settings import check
 from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
+from . import forkserver
 from .discovery import check_out, check_roots, settled, walk
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .manifest import Manifest, OutputLock, config_hash
@@ -203,29 +205,46 @@ def worker_vad(
     return _VADS[key]
 
 
-def worker_start(parent: int) -> None:
+def worker_start(coordinator: int) -> None:
     """Loky worker start: stop signals are the coordinator's to handle (a terminal's Ctrl-C
     reaches the whole process group; the files in flight get their grace period), and the
-    worker exits with the coordinator `parent`."""
+    worker exits with the `coordinator` process."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
-    exit_with_parent(parent)
+    exit_with_coordinator(coordinator)
 
 
-def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
-    """Exit as soon as the coordinator `parent` is gone.
+def exit_with_coordinator(coordinator: int, every_s: float = 0.5) -> None:
+    """Exit as soon as the `coordinator` process is gone.
 
     loky does not stop its workers when the coordinator is killed (kill -9, OOM): they would
-    finish their files beside the run that resumes the batch. A thread polls the parent pid
-    (PR_SET_PDEATHSIG would fire when the joblib thread that started the worker ends).
+    finish their files beside the run that resumes the batch. A thread polls the coordinator
+    (PR_SET_PDEATHSIG would fire when the joblib thread that started the worker ends, and a
+    worker forked by the fork server has that server as its parent).
     """
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while process_alive(coordinator):
             time.sleep(every_s)
         os._exit(1)
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    threading.Thread(target=watch, name="exit-with-coordinator", daemon=True).start()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a killed process whose parent has not reaped it yet, a
+    zombie, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel (a zombie then counts as running)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
@@ -345,6 +364,8 @@ def _run_locked(settings: BatchSettings) -> Summary:
     rebuilt = rebuild(settings.out, settings.formats) if settings.rebuild_manifest else ""
     manifest = Manifest.open(settings.out)
     settings = _with_workers(settings)
+    if settings.backend != "loky" or settings.jobs == 1:
+        forkserver.stop()  # started for a pool this run does not have
     summary = Summary(
         out=str(settings.out), settle_seconds=settings.settle_seconds, rebuilt=rebuilt
     )
@@ -541,6 +562,7 @@ def _parallel(chunks: Iterable[list[Task]], settings: BatchSettings) -> Iterator
         # every thread of the cluster, a few chunks queued each to hide the scheduler's round trips
         config, n_jobs, ahead = parallel_config(backend="dask"), -1, "3*n_jobs"
     else:  # a dead loky worker loses what it was given: give each only what it runs
+        set_start_method(forkserver.start_method(), force=True)
         config = parallel_config(
             backend=settings.backend,
             inner_max_num_threads=1,

@@ -1,0 +1,103 @@
+"""Batch workers forked from a process that has already imported what they run.
+
+A loky worker started the usual way is a fresh interpreter that imports numpy, joblib, soundfile
+and segmenter before its first file: about 0.4 s of a core each, which on a short batch is a
+large part of the run. `segmenter run` instead starts multiprocessing's fork server first thing
+(before the command line's own imports, see `segmenter.entry`): it imports the workers' modules
+once, on the other core, while the coordinator imports, walks and plans; each worker is then a
+fork of it, ready in milliseconds and sharing those pages. The fork server is single-threaded
+when it forks (one BLAS thread, no onnxruntime loaded: the model is loaded after the fork), and
+it ignores SIGTERM and SIGINT as the workers do: stopping is the coordinator's decision.
+
+Only the command uses it: a script calling `runner.run` keeps loky's own start (the fork server
+re-imports the main module, which a script without a main guard would run again).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from multiprocessing import forkserver
+
+from .pool import HEADROOM_MB, WORKER_MB, available_memory_mb
+
+# what a worker imports before its first file; "__main__" (the `segmenter` script) too, so
+# that a forked worker does not import it again
+PRELOAD = ["__main__", "segmenter.batch.runner", "segmenter.vad", "threadpoolctl"]
+# one BLAS/OpenMP thread in the fork server and its workers (what loky sets for its workers)
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+_STATE = {"started": False}
+
+
+def start_for(argv: list[str]) -> bool:
+    """Start the fork server if these `segmenter run` arguments will want two or more loky
+    workers (judged before parsing: no `--jobs 1`, Dask or scheduler, and two cores and the
+    memory for two workers); whether it started."""
+    if _given(argv, "--jobs", "-j") == "1" or _given(argv, "--backend") not in (None, "loky"):
+        return False
+    if _given(argv, "--scheduler") is not None:
+        return False
+    if len(os.sched_getaffinity(0)) < 2 or not _memory_for_two():
+        return False
+    start()
+    return True
+
+
+def _given(argv: list[str], *names: str) -> str | None:
+    """The value given to option `names` in `argv` (`--name VALUE`, `--name=VALUE`, `-jN`)."""
+    for i, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if name in names:
+            return value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
+        short = [n for n in names if len(n) == 2 and arg.startswith(n) and len(arg) > 2]
+        if short:
+            return arg[2:]
+    return None
+
+
+def _memory_for_two() -> bool:
+    """Whether the available memory holds two workers of the heaviest onnxruntime engine."""
+    available = available_memory_mb()
+    return available is None or available >= HEADROOM_MB + 2 * WORKER_MB[("fusion", "onnx")]
+
+
+def start() -> None:
+    """Launch the fork server (once), its imports done, with one BLAS thread and stop signals
+    ignored (both are inherited by the workers it forks)."""
+    if _STATE["started"]:
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    saved = {name: os.environ.get(name) for name in THREAD_VARS}
+    os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
+    ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM,)}
+    try:
+        forkserver.ensure_running()
+    finally:
+        for sig, handler in ignored.items():
+            signal.signal(sig, handler)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+    _STATE["started"] = True
+
+
+def start_method() -> str | None:
+    """loky's start method for this run's workers: the fork server's if it runs, else loky's."""
+    return "forkserver" if _STATE["started"] else None
+
+
+def stop() -> None:
+    """Stop a fork server that this run turned out not to need (one worker, or Dask)."""
+    if _STATE["started"]:
+        getattr(forkserver._forkserver, "_stop", lambda: None)()
+        _STATE["started"] = False

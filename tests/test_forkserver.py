@@ -1,0 +1,92 @@
+"""Batch workers forked from a fork server that has their imports done (batch/forkserver.py)."""
+
+import json
+import os
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from segmenter.batch import forkserver
+from segmenter.batch.runner import process_alive
+
+from .conftest import SEGMENTER
+from .test_batch import SPEECH, fork_servers, loky_workers
+
+
+@pytest.mark.parametrize(
+    ("argv", "cores", "available_mb", "starts"),
+    [
+        (["in", "-o", "out"], 2, 4000, True),
+        (["in", "-o", "out", "--jobs", "2"], 2, 4000, True),
+        (["in", "-o", "out", "--job", "nightly.toml"], 4, None, True),  # memory unknown
+        (["in", "-o", "out", "--jobs", "1"], 2, 4000, False),
+        (["in", "-o", "out", "--jobs=1"], 2, 4000, False),
+        (["in", "-o", "out", "-j", "1"], 2, 4000, False),
+        (["in", "-o", "out", "-j1"], 2, 4000, False),
+        (["in", "-o", "out", "--backend", "loky"], 2, 4000, True),
+        (["in", "-o", "out", "--backend", "dask"], 2, 4000, False),
+        (["in", "-o", "out", "--backend=dask"], 2, 4000, False),
+        (["in", "-o", "out", "--scheduler=tcp://10.0.0.1:8786"], 2, 4000, False),
+        (["in", "-o", "out"], 1, 4000, False),  # one core: one worker, in the coordinator
+        (["in", "-o", "out"], 4, 500, False),  # memory for one worker only
+    ],
+)
+def test_the_fork_server_starts_only_for_a_pool_of_two_or_more(
+    argv, cores, available_mb, starts, monkeypatch
+):
+    started = []
+    monkeypatch.setattr(forkserver, "start", lambda: started.append(True))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cores)))
+    monkeypatch.setattr(forkserver, "available_memory_mb", lambda: available_mb)
+    assert forkserver.start_for(argv) is starts
+    assert started == ([True] if starts else [])
+
+
+def test_a_worker_sees_a_killed_coordinator_as_gone_before_it_is_reaped():
+    assert process_alive(os.getpid())
+    child = subprocess.Popen(["sleep", "30"])
+    assert process_alive(child.pid)
+    child.kill()
+    deadline = time.monotonic() + 10
+    while process_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not process_alive(child.pid)  # a zombie: killed, not yet reaped
+    child.wait()
+    assert not process_alive(child.pid)
+
+
+def test_run_forks_its_workers_from_the_fork_server_with_the_same_segments(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(("a.wav", "b.wav", "c.wav")):
+        sf.write(src / name, np.roll(np.tile(SPEECH, 8), i * 16000), 16000)  # 8 min each
+    outs = {jobs: tmp_path / f"out{jobs}" for jobs in (1, 2)}
+    base = ["--quiet", "--settle-seconds", "0"]
+    batch = subprocess.Popen([SEGMENTER, "run", str(src), "-o", str(outs[2]), "-j", "2", *base])
+    seen: set[int] = set()
+    servers: list[int] = []
+    while batch.poll() is None:
+        servers = servers or fork_servers(batch.pid)
+        seen |= set(loky_workers(batch.pid))
+        time.sleep(0.05)
+    assert batch.returncode == 0
+    assert servers, "no fork server was started"
+    parents = {int(status_of(w).get("PPid", -1)) for w in seen} - {-1}
+    assert seen and parents <= set(servers), "workers were not forked by the fork server"
+    single = subprocess.run([SEGMENTER, "run", str(src), "-o", str(outs[1]), "-j", "1", *base])
+    assert single.returncode == 0
+    for name in ("a.wav", "b.wav", "c.wav"):
+        docs = [json.loads((outs[j] / f"{name}.json").read_text()) for j in (1, 2)]
+        assert docs[0]["segments"] == docs[1]["segments"]
+
+
+def status_of(pid: int) -> dict[str, str]:
+    """A process's /proc status fields (empty once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return dict(line.split(":\t", 1) for line in status.read().splitlines())
+    except OSError:
+        return {}
