@@ -1,12 +1,14 @@
 """How the `precise` profile's defaults were chosen: a grid search on the shared labelled data.
 
 usage: python bench/tune_precise.py [--engine fsmn|silero|fusion] [--objective margin|worst]
-                                    [--shared DIR] [--precision int8|fp32] [--top N]
+                                    [--shared DIR] [--precision int8|fp32] [--top N] [--jobs N]
 
 The engine's speech scores of every labelled recording are computed once (FSMN: the bundled
-model at the given precision; cached as .npy under bench/data/scores/ENGINE-PRECISION) and every
-grid point decides on them with `PreciseDecision` (with the noise floor on, on scores shifted
-once per floor setting, which is what the decision does inside). Frame F1 (10 ms, collar 0,
+model at the given precision; cached as .npy under bench/data/scores/ENGINE-PRECISION), and so
+are its frame energies (bench/data/scores/energy), and every grid point decides on them with
+`PreciseDecision` (with the noise floor on, on scores shifted once per floor setting, which is
+what the decision does inside). The grid points are scored by --jobs processes (default: the
+cores). Frame F1 (10 ms, collar 0,
 pooled over the files of a group) is measured on three groups separately: the synthetic devset
 (DIR/devset), the TEN-VAD clips (DIR/realset/ten_*) and the meeting excerpts (DIR/realset/ami_*,
 pyannote_*). The objective, among points whose recall pooled over all files is at least 0.95
@@ -29,13 +31,16 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from segmenter.audio import open_audio
 from segmenter.engines import ENGINES
-from segmenter.engines.base import FRAME_MS, Frames
+from segmenter.engines.base import FRAME_MS, SILENT_DB, Frames, frame_energy
 from segmenter.profiles.precise import NoiseFloor, PreciseDecision, PreciseOptions, precise_defaults
 from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
@@ -60,7 +65,10 @@ GRID = {
     "pad_ms": (0, 30, 50, 100),
     "floor_weight": (0.0, 0.25, 0.5),
     "floor_quantile": (10.0, 25.0),
-}  # floor_window_ms stays at its 30 s default
+    "trim_db": (2.0, 3.0, 4.0),
+    "trim_start_ms": (0, 100),
+    "trim_end_ms": (0, 200, 300),
+}  # floor_window_ms and trim_quantile stay at their defaults (30 s, 10)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +79,7 @@ class Recording:
     name: str
     scores: np.ndarray
     reference: list[tuple[float, float]]
+    energy: np.ndarray  # dB per frame (segmenter.engines.base.frame_energy)
 
 
 def recordings(shared: Path, precision: str, engine: str = "fsmn") -> list[Recording]:
@@ -85,32 +94,58 @@ def recordings(shared: Path, precision: str, engine: str = "fsmn") -> list[Recor
                     cached.parent.mkdir(parents=True, exist_ok=True)
                     np.save(cached, vad.process_file(wav, keep_scores=True).speech_scores)
                 reference = read_rttm(wav.with_suffix(".rttm"))
-                found.append(Recording(group, wav.stem, np.load(cached), reference))
+                scores = np.load(cached)
+                energy = energies(wav, len(scores))
+                found.append(Recording(group, wav.stem, scores, reference, energy))
     return found
 
 
-def decide(scores: np.ndarray, options: PreciseOptions) -> list[tuple[float, float]]:
-    """The precise segments of one recording's scores, in seconds."""
-    decision = PreciseDecision(options)
-    found = decision.push(Frames(scores, 0)) + decision.finish()
-    return [(s.start / 1000, s.end / 1000) for s in found]
+def energies(wav: Path, frames: int) -> np.ndarray:
+    """The frame energies of a recording as the engines' frames carry them, cached; as many as
+    it has scores (frames past the audio silent, as WithEnergy makes them)."""
+    cached = CACHE / "energy" / f"{wav.stem}.npy"
+    if not cached.exists():
+        with open_audio(wav) as audio:
+            samples = np.concatenate(list(audio))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cached, frame_energy(samples))
+    energy = np.load(cached)[:frames]
+    return np.pad(energy, (0, frames - len(energy)), constant_values=SILENT_DB)
+
+
+class Given:
+    """A stand-in for a decision's noise floor whose values were floored beforehand (the whole
+    recording is pushed at once, so nothing needs to wait for a window)."""
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def finish(self) -> np.ndarray:
+        return np.zeros(0, np.float32)
 
 
 @functools.cache
-def floored(rec: Recording, weight: float, quantile: float, window_ms: int) -> np.ndarray:
-    """A recording's scores less the weighted noise floor, once per floor setting: deciding
-    on them without the floor is what deciding on the scores with it does, only faster."""
+def floored(rec: Recording, kind: str, weight: float, quantile: float, window_ms: int):
+    """A recording's scores or energies (`kind`) less the weighted noise floor, once per
+    setting: deciding on them with the floor taken as given is what the decision does with
+    it, only faster."""
     floor = NoiseFloor(weight, quantile, window_ms // FRAME_MS)
-    return np.concatenate([floor.push(rec.scores), floor.finish()])
+    values = getattr(rec, kind)
+    return np.concatenate([floor.push(values), floor.finish()])
 
 
 def decide_on(rec: Recording, options: PreciseOptions) -> list[tuple[float, float]]:
-    """`decide`, the noise floor taken from the cache."""
-    if not options.floor_weight:
-        return decide(rec.scores, options)
-    o = options
-    shifted = floored(rec, o.floor_weight, o.floor_quantile, o.floor_window_ms)
-    return decide(shifted, options.with_overrides(floor_weight=0.0))
+    """`decide`, the score and energy floors taken from the cache."""
+    o, decision = options, PreciseDecision(options)
+    scores, energy = rec.scores, None
+    if decision.floor is not None:
+        scores = floored(rec, "scores", o.floor_weight, o.floor_quantile, o.floor_window_ms)
+        decision.floor = Given()
+    if decision.energy_floor is not None:
+        energy = floored(rec, "energy", 1.0, o.trim_quantile, o.floor_window_ms)
+        decision.energy_floor = Given()
+    found = decision.push(Frames(scores, 0, energy_db=energy)) + decision.finish()
+    return [(s.start / 1000, s.end / 1000) for s in found]
 
 
 def group_scores(data: list[Recording], options: PreciseOptions) -> dict[str, Score]:
@@ -132,14 +167,34 @@ def objective(totals: dict[str, Score], margin: bool = False) -> float:
 
 
 def grid_points() -> list[tuple[int, ...]]:
-    """Index tuples of the valid grid points (leave <= enter; no quantile without a floor)."""
+    """Index tuples of the valid grid points (leave <= enter; no quantile without a floor, no
+    trim level without trimming)."""
     names = list(GRID)
-    return [
-        idx
-        for idx in itertools.product(*(range(len(GRID[n])) for n in names))
-        if GRID["leave_threshold"][idx[1]] <= GRID["enter_threshold"][idx[0]]
-        and (GRID["floor_weight"][idx[5]] or idx[6] == 0)
-    ]
+    at = {name: i for i, name in enumerate(names)}
+
+    def valid(idx: tuple[int, ...]) -> bool:
+        value = {name: GRID[name][idx[i]] for name, i in at.items()}
+        trimming = value["trim_start_ms"] or value["trim_end_ms"]
+        return (
+            value["leave_threshold"] <= value["enter_threshold"]
+            and (value["floor_weight"] or idx[at["floor_quantile"]] == 0)
+            and (trimming or idx[at["trim_db"]] == 0)
+        )
+
+    return [idx for idx in itertools.product(*(range(len(GRID[n])) for n in names)) if valid(idx)]
+
+
+def _score_slice(data: list[Recording], points: list[tuple[int, ...]], margin: bool) -> list:
+    return [objective(group_scores(data, options_at(idx)), margin) for idx in points]
+
+
+def score_points(data: list[Recording], points: list, margin: bool, jobs: int) -> list[float]:
+    """The objective of every grid point, in order, the points split over `jobs` processes."""
+    step = -(-len(points) // (jobs * 8))
+    slices = [points[i : i + step] for i in range(0, len(points), step)]
+    with ProcessPoolExecutor(jobs) as pool:
+        parts = pool.map(_score_slice, [data] * len(slices), slices, [margin] * len(slices))
+        return [value for part in parts for value in part]
 
 
 def options_at(idx: tuple[int, ...]) -> PreciseOptions:
@@ -185,6 +240,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8")
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument(
         "--objective",
         choices=("worst", "margin"),
@@ -195,7 +251,7 @@ def main() -> None:
     data = recordings(args.shared, args.precision, args.engine)
     points = grid_points()
     margin = args.objective == "margin"
-    worst = {idx: objective(group_scores(data, options_at(idx)), margin) for idx in points}
+    worst = dict(zip(points, score_points(data, points, margin, args.jobs), strict=True))
     valid = set(points)
     robust = {i: float(np.mean([worst[n] for n in neighbours(i, valid)])) for i in points}
     ranked = sorted(points, key=lambda i: (-robust[i], -worst[i]))
@@ -209,6 +265,7 @@ def main() -> None:
         label = (
             f"enter {o.enter_threshold} leave {o.leave_threshold} speech {o.min_speech_ms}"
             f" sil {o.min_silence_ms} pad {o.pad_ms} floor {o.floor_weight} q{o.floor_quantile:g}"
+            f" trim {o.trim_db:g} dB {o.trim_start_ms}/{o.trim_end_ms}"
         )
         print(row(label, group_scores(data, o), robust[idx]))
     chosen = precise_defaults({}, args.engine)

@@ -160,6 +160,10 @@ NUMBERS: dict[str, Number] = {
     "precise_floor_weight": Number(whole=False, low=0, high=1),
     "precise_floor_quantile": Number(whole=False, low=0, high=100, unit="percent"),
     "precise_floor_window_ms": Number(whole=True, low=1000, high=600000, unit="ms"),
+    "precise_trim_db": Number(whole=False, low=0, high=60, unit="dB"),
+    "precise_trim_start_ms": Number(whole=True, low=0, high=10000, unit="ms"),
+    "precise_trim_end_ms": Number(whole=True, low=0, high=10000, unit="ms"),
+    "precise_trim_quantile": Number(whole=False, low=0, high=100, unit="percent"),
 }
 
 # The funasr profile's settings (FunASR's names); the longest segment applies to every profile.

@@ -1,6 +1,5 @@
 """Engines through every door: `segment --engine`, job TOML `engine`, the manifest's config hash,
-the fused stream's block-size invariance, the usage errors, and the quality of silero and fusion
-with the precise profile on the shared data."""
+the fused stream's block-size invariance and the usage errors (their quality: test_quality.py)."""
 
 import json
 import sys
@@ -14,14 +13,13 @@ from segmenter.batch.manifest import config_hash
 from segmenter.batch.runner import BatchSettings
 from segmenter.profiles.precise import precise_defaults
 from segmenter.segments import segments_of
-from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
 from .conftest import GOLDEN, REPO
 from .test_batch import rows, twenty_seconds
 from .test_batch import run as run_batch
 from .test_cli import run as run_cli
-from .test_profiles import GROUPS, SHARED, assert_separate
+from .test_profiles import assert_separate
 
 pytest.importorskip("silero_vad", reason="the silero extra is not installed")
 CLIP = GOLDEN / "dev00_clean.flac"
@@ -164,27 +162,3 @@ def test_serve_with_the_fusion_engine(fusion, tmp_path):
         assert any("FSMN-VAD + silero-vad" in str(t) for t in texts)
     finally:
         service.workspace.close()
-
-
-# measured by bench/tune_precise.py --engine ... and bench/quality.py (README, "Profiles"),
-# less a small margin
-FLOORS = {
-    "silero": {"devset": 0.972, "ten": 0.937, "meeting": 0.915},  # measured 0.978, 0.943, 0.920
-    "fusion": {"devset": 0.975, "ten": 0.935, "meeting": 0.92},  # measured 0.980, 0.940, 0.925
-}
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data at {SHARED}")
-@pytest.mark.parametrize("group", GROUPS)
-@pytest.mark.parametrize("engine", FLOORS)
-def test_precise_quality_floor_per_engine(request, engine, group):
-    vad = request.getfixturevalue(engine)
-    folder, patterns = GROUPS[group]
-    total = Score()
-    for pattern in patterns:
-        for wav in sorted((SHARED / folder).glob(pattern)):
-            found = vad.segments(wav)
-            spans = [(s.start / 1000, s.end / 1000) for s in found]
-            total += score(read_rttm(wav.with_suffix(".rttm")), spans)
-    assert total.hit > 0
-    assert total.f1 >= FLOORS[engine][group]

@@ -6,45 +6,80 @@ import dataclasses
 import numpy as np
 import pytest
 
-from segmenter.engines.base import Frames
+from segmenter.engines.base import SILENT_DB, Frames, frame_energy, frame_stream
 from segmenter.profiles import PROFILES, get_profile
 from segmenter.profiles.base import ProfileError
-from segmenter.profiles.precise import PreciseDecision, PreciseOptions
+from segmenter.profiles.precise import NoiseFloor, PreciseDecision, PreciseOptions
 from segmenter.settings import PRECISE_KEYS, PROFILE_NAMES, SettingError
 
-BARE = PreciseOptions(0.5, 0.35, min_speech_ms=0, min_silence_ms=0, pad_ms=0, floor_weight=0)
+BARE = PreciseOptions(
+    0.5,
+    0.35,
+    min_speech_ms=0,
+    min_silence_ms=0,
+    pad_ms=0,
+    floor_weight=0,
+    trim_start_ms=0,
+    trim_end_ms=0,
+)
 
 
-def decide(scores, options=BARE, blocks=None):
-    """Segments (ms) of the scores fed in blocks of the given sizes (default: all at once)."""
+def decide(scores, options=BARE, blocks=None, energy=None):
+    """Segments (ms) of the scores (and frame energies, dB) fed in blocks of the given sizes
+    (default: all at once)."""
     decision = PreciseDecision(options)
     scores = np.asarray(scores, np.float32)
     found, at = [], 0
+
+    def frames(a, b):
+        part = None if energy is None else np.asarray(energy[a:b], np.float32)
+        return Frames(scores[a:b], b, energy_db=part)
+
     for size in blocks or [len(scores)]:
         if at >= len(scores):
             break
-        found += decision.push(Frames(scores[at : at + size], at + size))
+        found += decision.push(frames(at, at + size))
         at += size
-    found += decision.push(Frames(scores[at:], len(scores))) + decision.finish()
+    found += decision.push(frames(at, len(scores))) + decision.finish()
     return [(s.start, s.end) for s in found]
 
 
-def floored(scores, o: PreciseOptions):
-    """Step 0: each second's scores less the weighted percentile of its window's scores."""
-    if not o.floor_weight:
-        return scores
-    window, out = o.floor_window_ms // 10, scores.copy()
-    for k in range(0, len(scores), 100):
+def floored(values, weight, quantile, window_ms):
+    """Each second's values less `weight` x the `quantile` percentile of its window's values."""
+    if not weight:
+        return values
+    window, out = window_ms // 10, values.copy()
+    for k in range(0, len(values), 100):
         end = max(k + 100, window)
-        floor = np.percentile(scores[max(0, end - window) : end], o.floor_quantile, method="lower")
-        floor = float(floor)
-        out[k : k + 100] = scores[k : k + 100] - o.floor_weight * floor
+        floor = np.percentile(values[max(0, end - window) : end], quantile, method="lower")
+        out[k : k + 100] = values[k : k + 100] - weight * float(floor)
     return out
 
 
-def reference(scores, o: PreciseOptions):
+def trim(pieces, energy, o: PreciseOptions):
+    """Step 4, frame by frame: each edge moves inward while its frame is not loud enough."""
+    trimming = o.trim_start_ms or o.trim_end_ms
+    if energy is None or not trimming:
+        return pieces
+    above = floored(np.asarray(energy, np.float32), 1.0, o.trim_quantile, o.floor_window_ms)
+    loud = above >= o.trim_db
+    out = []
+    for start, end in pieces:
+        moved = 0
+        while start < end and moved < round(o.trim_start_ms / 10) and not loud[start]:
+            start, moved = start + 1, moved + 1
+        moved = 0
+        while end > start and moved < round(o.trim_end_ms / 10) and not loud[end - 1]:
+            end, moved = end - 1, moved + 1
+        if end > start:
+            out.append((start, end))
+    return out
+
+
+def reference(scores, o: PreciseOptions, energy=None):
     """The module docstring's steps, frame by frame on the whole recording (ms)."""
-    scores = floored(np.asarray(scores, np.float32), o)
+    scores = np.asarray(scores, np.float32)
+    scores = floored(scores, o.floor_weight, o.floor_quantile, o.floor_window_ms)
     runs, on = [], False
     for i, x in enumerate(scores):
         now = x >= o.enter_threshold or (on and x >= o.leave_threshold)
@@ -72,6 +107,7 @@ def reference(scores, o: PreciseOptions):
             start = cut + 1
         if end > start:
             pieces.append((start, end))
+    pieces = trim(pieces, energy, o)
     out, last_end = [], -1
     for i, (start, end) in enumerate(pieces):
         if i + 1 < len(pieces):
@@ -106,7 +142,16 @@ def random_options(rng):
         floor_weight=float(rng.choice([0.0, 0.0, 0.5, 1.5])),
         floor_quantile=float(rng.choice([10, 50])),
         floor_window_ms=int(rng.choice([1000, 3000, 30000])),
+        trim_db=float(rng.choice([0.0, 3.0, 6.0])),
+        trim_start_ms=int(rng.choice([0, 50])),
+        trim_end_ms=int(rng.choice([0, 100, 200])),
+        trim_quantile=float(rng.choice([10, 50])),
     )
+
+
+def random_energy(rng, scores):
+    """Frame energies (dB) that follow the scores loosely, as speech over noise does."""
+    return (-60 + 30 * scores + rng.normal(0, 4, size=len(scores))).astype(np.float32)
 
 
 @pytest.mark.parametrize("seed", range(60))
@@ -114,10 +159,11 @@ def test_random_scores_match_the_definition_and_never_touch(seed):
     rng = np.random.default_rng(seed)
     scores = random_scores(rng, int(rng.integers(1, 3000)))
     options = random_options(rng)
-    expected = reference(scores, options)
+    energy = random_energy(rng, scores) if seed % 4 else None  # a quarter without energies
+    expected = reference(scores, options, energy)
     sizes = [int(s) for s in rng.integers(1, 400, size=len(scores))]
     for blocks in (None, [1] * len(scores), [7] * len(scores), sizes):
-        assert decide(scores, options, blocks) == expected
+        assert decide(scores, options, blocks, energy) == expected
     for (_, end), (start, _) in zip(expected, expected[1:], strict=False):
         assert start - end >= 10  # at least one frame apart
     for start, end in expected:
@@ -164,6 +210,67 @@ def test_noise_floor_raises_the_thresholds_of_a_noisy_stretch():
     assert decide(quiet, options) == [(1000, 1500)]
     assert decide(noisy, options) == []
     assert decide(noisy, BARE) == [(1000, 3000)]  # without the floor, the noise is speech
+
+
+def test_edges_are_trimmed_where_the_energy_is_back_at_the_floor():
+    scores = [0.0] * 100 + [0.9] * 100 + [0.0] * 100
+    energy = np.full(300, -60.0)
+    energy[110:180] = -20.0  # the sound lies inside what the scores found
+    options = BARE.with_overrides(trim_db=3.0, trim_start_ms=200, trim_end_ms=300)
+    assert decide(scores, BARE, energy=energy) == [(1000, 2000)]  # trimming off
+    assert decide(scores, options, energy=energy) == [(1100, 1800)]
+    assert decide(scores, options.with_overrides(trim_end_ms=100), energy=energy) == [(1100, 1900)]
+    assert decide(scores, options) == [(1000, 2000)]  # no energies: nothing trimmed
+    quiet = np.full(300, -60.0)  # scores with no sound at all under them: trimmed away
+    assert decide(scores, options.with_overrides(trim_start_ms=1000), energy=quiet) == []
+
+
+def test_energies_ride_with_the_frames_of_any_engine_whatever_the_blocks():
+    class Early:  # scores frame i as soon as any of its samples has come (as silero's windows)
+        def __init__(self):
+            self.fed = 0
+            self.scored = 0
+
+        def feed(self, samples):
+            self.fed += len(samples)
+            ready = -(-self.fed // 160)
+            out = np.full(ready - self.scored, 0.5, np.float32)
+            self.scored = ready
+            return out
+
+        def finish(self):
+            return np.full(2, 0.5, np.float32)  # two frames past the audio
+
+    rng = np.random.default_rng(3)
+    audio = (rng.normal(0, 0.1, 16_037) * np.repeat(rng.uniform(0, 1, 101), 160)[:16_037]).astype(
+        np.float32
+    )
+    expected = np.r_[frame_energy(audio), [SILENT_DB] * 2]
+    for size in (1, 100, 160, 1000, 16_037):
+        stream = frame_stream(Early(), energy=True)
+        frames = [stream.feed_frames(audio[i : i + size]) for i in range(0, len(audio), size)]
+        frames.append(stream.finish_frames())
+        assert np.allclose(np.concatenate([f.energy_db for f in frames]), expected)
+        assert sum(len(f.scores) for f in frames) == len(expected)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noise_floor_is_the_windows_percentile_also_where_values_tie(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 5000))
+    values = np.round(rng.normal(-40, 15, n) / 10) * 10  # few distinct values, as silence gives
+    values[rng.random(n) < 0.4] = SILENT_DB
+    values = values.astype(np.float32)
+    weight, quantile, window = (
+        1.0,
+        float(rng.choice([0, 10, 50, 100])),
+        int(rng.choice([100, 3000])),
+    )
+    expected = floored(values, weight, quantile, window * 10)
+    for block in (1, 37, 1000):
+        floor = NoiseFloor(weight, quantile, window)
+        pieces = [floor.push(values[i : i + block]) for i in range(0, n, block)]
+        assert np.array_equal(np.concatenate([*pieces, floor.finish()]), expected)
 
 
 def test_memory_stays_bounded_on_an_hour_of_speech_and_pauses():

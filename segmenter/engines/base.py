@@ -5,18 +5,21 @@ this. Frame i covers [10 i, 10 i + 10) ms of the recording; scores are in [0, 1]
 
 Profiles receive `Frames`: the scores and how much audio was fed. An engine whose stream has
 `feed_frames` may hand a subclass with more (FSMN's silence posteriors and frame energies, which
-FunASR's own decision reads); any other stream is wrapped by `frame_stream`.
+FunASR's own decision reads); any other stream is wrapped by `frame_stream`. For a profile that
+reads it (the precise one trims segment edges that are back at the noise floor), `frame_stream`
+also measures each frame's energy on the samples fed, whatever the engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 FRAME_MS = 10
 FRAME_SAMPLES = 160  # at 16 kHz
+SILENT_DB = -100.0  # the energy of a frame past the end of the audio
 
 
 class ScoreStream(Protocol):
@@ -47,6 +50,8 @@ class Frames:
 
     scores: np.ndarray  # float32 speech score per frame
     samples_seen: int  # samples fed to the engine when these frames came out
+    # each frame's energy in dB (`frame_energy`), where the profile reads it; else None
+    energy_db: np.ndarray | None = field(default=None, kw_only=True)
 
 
 class FrameStream(Protocol):
@@ -78,6 +83,60 @@ class ScoresOnly:
         return Frames(self.stream.finish(), self.samples)
 
 
-def frame_stream(stream: ScoreStream) -> FrameStream:
-    """The stream itself if it hands out its own `Frames`, else its scores wrapped."""
-    return stream if hasattr(stream, "feed_frames") else ScoresOnly(stream)
+def frame_energy(samples: np.ndarray) -> np.ndarray:
+    """Energy in dB of each frame of `samples` (10 log10 of its samples' mean square, float
+    samples in [-1, 1]); a last frame shorter than 10 ms counts what it has."""
+    samples = np.asarray(samples, np.float32)
+    whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
+    frames = samples[:whole].reshape(-1, FRAME_SAMPLES)
+    power = np.einsum("ij,ij->i", frames, frames) / FRAME_SAMPLES
+    if whole < len(samples):
+        rest = samples[whole:]
+        power = np.append(power, np.dot(rest, rest) / len(rest))
+    return (10 * np.log10(power + 1e-10)).astype(np.float32)
+
+
+class WithEnergy:
+    """A frame stream whose frames also carry each frame's energy, measured here on the samples
+    fed. An engine may score a frame before all its 10 ms have arrived (silero's 32 ms windows),
+    so the scores wait for their energies (at most a frame); the output is plain `Frames`."""
+
+    def __init__(self, stream: FrameStream):
+        self.stream = stream
+        self.rest = np.zeros(0, np.float32)  # samples of the frame not yet complete
+        self.energy = np.zeros(0, np.float32)  # energies measured, scores not yet come
+        self.scores = np.zeros(0, np.float32)  # scores come, energies not yet measured
+
+    def feed_frames(self, samples: np.ndarray) -> Frames:
+        """The frames of this block whose energies are known."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        joined = np.concatenate([self.rest, samples])
+        whole = len(joined) // FRAME_SAMPLES * FRAME_SAMPLES
+        self.energy = np.concatenate([self.energy, frame_energy(joined[:whole])])
+        self.rest = joined[whole:]
+        return self._pair(self.stream.feed_frames(samples), final=False)
+
+    def finish_frames(self) -> Frames:
+        """Every frame left; the last partial frame's energy from what it has, and frames past
+        the end of the audio silent."""
+        self.energy = np.concatenate([self.energy, frame_energy(self.rest)])
+        self.rest = self.rest[:0]
+        return self._pair(self.stream.finish_frames(), final=True)
+
+    def _pair(self, frames: Frames, final: bool) -> Frames:
+        """Scores and energies of the frames that have both (all of them if final)."""
+        scores = np.concatenate([self.scores, frames.scores])
+        if final and len(self.energy) < len(scores):
+            missing = np.full(len(scores) - len(self.energy), SILENT_DB, np.float32)
+            self.energy = np.concatenate([self.energy, missing])
+        both = len(scores) if final else min(len(scores), len(self.energy))
+        out = Frames(scores[:both], frames.samples_seen, energy_db=self.energy[:both])
+        self.scores, self.energy = scores[both:], self.energy[both:]
+        return out
+
+
+def frame_stream(stream: ScoreStream, energy: bool = False) -> FrameStream:
+    """The stream itself if it hands out its own `Frames`, else its scores wrapped; with
+    `energy`, plain `Frames` that carry each frame's energy."""
+    frames = stream if hasattr(stream, "feed_frames") else ScoresOnly(stream)
+    return WithEnergy(frames) if energy else frames

@@ -2,7 +2,8 @@
 
 A profile is a name, a typed options class (defaults, overrides, a JSON form for the per-file
 document and the batch's config hash) and a per-recording `Decision`. A profile that reads more
-than the speech scores names the engines whose frames carry it, and refuses any other.
+than the speech scores names the engines whose frames carry it, and refuses any other; one that
+reads frame energies says so, and gets them from any engine.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Profile:
     defaults: Callable[[dict[str, Any], str], Any]
     decision: Callable[[Any, Engine], Decision]
     engines: tuple[str, ...] | None = None  # engines whose frames it reads; None: any engine
+    energy: bool = False  # whether it reads each frame's energy (Frames.energy_db)
     summary: str = ""
 
     def reads(self, engine: str) -> bool:

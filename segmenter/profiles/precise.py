@@ -10,15 +10,24 @@ Offline, it is four steps on the 10 ms frames, each defined on the whole recordi
 3. a run longer than `max_single_segment_time` (less twice the padding) is cut at its least
    speech-like frame in the second half of the allowed length (that frame belongs to neither
    piece), again and again;
-4. each segment is widened by `pad_ms`, never past the file's edges and never closer than one
+4. each piece's edges move inward past frames whose energy is less than `trim_db` above the
+   energy floor (the `trim_quantile` percentile of the recent frame energies, on the noise
+   floor's windows): its start to its first such louder frame, at most `trim_start_ms` later,
+   its end back to its last one, at most `trim_end_ms` earlier; a piece left empty is dropped.
+   The networks' scores stay up for about 100 ms after speech ends (and rise a little before
+   it starts): their context windows see speech that the frame itself no longer holds. The
+   energy says where the sound is; it is read only near the edges the scores found, so noise
+   and music between segments cannot make speech of their own;
+5. each segment is widened by `pad_ms`, never past the file's edges and never closer than one
    frame to its neighbour (a short gap is shared), so segments never touch or overlap.
 
 `PreciseDecision` computes exactly that while streaming: a frame is decided once the frames that
 can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later, plus up to one floor
-window at the start of a recording and one second after it when the floor is on), and it holds the
-scores of the open run only (at most the maximum length), so memory is bounded and the output
-does not depend on the block sizes. The defaults were chosen by `bench/tune_precise.py`
-for each engine (`ENGINE_DEFAULTS`; README, "Profiles").
+window at the start of a recording and one second after it when a floor is on), and it holds the
+scores and energies of the open run only (at most the maximum length), so memory is bounded and
+the output does not depend on the block sizes. Frames without energies (`Frames.energy_db` None:
+a caller feeding scores alone) are not trimmed. The defaults were chosen by
+`bench/tune_precise.py` for each engine (`ENGINE_DEFAULTS`; README, "Profiles").
 """
 
 from __future__ import annotations
@@ -68,7 +77,22 @@ class PreciseOptions:
         default=25.0, metadata={"help": "noise floor: this percentile of the window's scores"}
     )
     floor_window_ms: int = field(
-        default=30000, metadata={"help": "noise floor: scores of this much recent audio"}
+        default=30000, metadata={"help": "noise floor: scores (and energies) of this much audio"}
+    )
+    trim_db: float = field(
+        default=2.0,
+        metadata={
+            "help": "edges are trimmed past frames less loud than this (dB) above the energy floor"
+        },
+    )
+    trim_start_ms: int = field(
+        default=100, metadata={"help": "a segment's start moves at most this much later (0: off)"}
+    )
+    trim_end_ms: int = field(
+        default=200, metadata={"help": "a segment's end moves at most this much earlier (0: off)"}
+    )
+    trim_quantile: float = field(
+        default=10.0, metadata={"help": "energy floor: this percentile of the window's energies"}
     )
 
     def __post_init__(self):
@@ -83,6 +107,10 @@ class PreciseOptions:
             raise ValueError("precise: min_speech_ms must not exceed the longest segment")
         if self.floor_weight < 0 or not 0 <= self.floor_quantile <= 100:
             raise ValueError("precise: need floor_weight >= 0 and 0 <= floor_quantile <= 100")
+        if min(self.trim_db, self.trim_start_ms, self.trim_end_ms) < 0:
+            raise ValueError("precise: trim_db, trim_start_ms and trim_end_ms must be >= 0")
+        if not 0 <= self.trim_quantile <= 100:
+            raise ValueError("precise: need 0 <= trim_quantile <= 100")
         if self.floor_window_ms < FLOOR_STEP * FRAME_MS:
             raise ValueError(f"precise: floor_window_ms must be at least {FLOOR_STEP * FRAME_MS}")
 
@@ -108,13 +136,44 @@ def hysteresis(scores: np.ndarray, on: bool, enter: float, leave: float) -> np.n
     return np.where(last >= 0, event[last] == 1, on)
 
 
+class SortedWindow:
+    """The values of a window of frames, kept sorted as the window slides forward: a
+    percentile then costs what one step's frames cost to move in and out (a partition of the
+    whole window is slow where many values are equal, such as digital silence's energy)."""
+
+    def __init__(self) -> None:
+        self.values = np.zeros(0, np.float32)
+        self.lo = self.hi = 0  # the window [lo, hi)
+
+    def move(self, start: int, end: int, frames: np.ndarray, first: int) -> None:
+        """Make the window [start, end) (neither edge moves back); frames[i] is frame
+        first + i, and holds every frame from the old window's start on."""
+        if start >= self.hi:  # no frame in common
+            self.values, self.lo, self.hi = np.zeros(0, np.float32), start, start
+        if start > self.lo:
+            gone = np.sort(frames[self.lo - first : start - first])
+            at = np.searchsorted(self.values, gone)  # the first of each run of equal values
+            at += np.arange(len(gone)) - np.searchsorted(gone, gone)  # then the next ones
+            kept = np.ones(len(self.values), bool)
+            kept[at] = False
+            self.values = self.values[kept]
+        if end > self.hi:  # two sorted runs: the stable sort (timsort) merges them in one pass
+            new = np.sort(frames[self.hi - first : end - first])
+            self.values = np.sort(np.concatenate([self.values, new]), kind="stable")
+        self.lo, self.hi = start, end
+
+    def percentile(self, quantile: float) -> float:
+        """The `quantile` percentile of the window's values (numpy's "lower" method)."""
+        return float(self.values[math.floor(quantile / 100 * (len(self.values) - 1))])
+
+
 class NoiseFloor:
     """Scores less `weight` x the noise floor, streamed: the same as raising both thresholds.
 
     The floor of the frames [k S, (k+1) S) (S = FLOOR_STEP) is the `quantile` percentile of the
     `window` scores ending at frame max((k+1) S, window) (cut short by the end of the
     recording): the recent past, and at the start the first `window` frames. A step's frames
-    are handed on once its window is complete, so memory stays at one window.
+    are handed on once its window is complete, so memory stays at one window and a step.
     """
 
     def __init__(self, weight: float, quantile: float, window: int):
@@ -122,6 +181,7 @@ class NoiseFloor:
         self.scores = np.zeros(0, np.float32)  # from frame `first` on
         self.first = 0
         self.done = 0  # frames handed on
+        self.sorted = SortedWindow()
 
     def push(self, x: np.ndarray) -> np.ndarray:
         """The shifted scores of the steps whose windows are now complete."""
@@ -141,16 +201,26 @@ class NoiseFloor:
             if known is not None and end > known:
                 break
             start, end = max(0, end - self.window), min(end, total)
-            window = self.scores[start - self.first : end - self.first]
-            rank = math.floor(self.quantile / 100 * (len(window) - 1))  # numpy's "lower"
-            floor = float(np.partition(window, rank)[rank])
+            self.sorted.move(start, end, self.scores, self.first)
+            floor = self.sorted.percentile(self.quantile)
             stop = min(self.done + FLOOR_STEP, total)
             step = self.scores[self.done - self.first : stop - self.first]
             out.append(step - self.weight * floor)
             self.done = stop
-        keep = max(0, min(self.done, max(self.done + FLOOR_STEP, self.window) - self.window))
+        keep = min(self.sorted.lo, self.done)  # the window's frames leave it later
         self.scores, self.first = self.scores[keep - self.first :], keep
         return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def trimmed(loud: np.ndarray, start: int, end: int, most_start: int, most_end: int):
+    """[start, end) with its edges moved inward past frames not `loud` (loud[i]: frame
+    start + i), by at most `most_start` and `most_end` frames."""
+    head = np.flatnonzero(loud[:most_start])
+    new_start = start + (int(head[0]) if len(head) else min(most_start, end - start))
+    low = max(new_start, end - most_end)
+    tail = np.flatnonzero(loud[low - start :])
+    new_end = low + int(tail[-1]) + 1 if len(tail) else low
+    return new_start, new_end
 
 
 def frames_of(ms: int) -> int:
@@ -159,7 +229,7 @@ def frames_of(ms: int) -> int:
 
 
 class PreciseDecision:
-    """Streams the four steps of the module docstring over one recording's frames."""
+    """Streams the steps of the module docstring over one recording's frames."""
 
     def __init__(self, options: PreciseOptions, engine: Engine | None = None):
         self.o = options
@@ -176,37 +246,70 @@ class PreciseDecision:
         self.scores_from = 0
         self.final: list[tuple[int, int]] = []  # final runs, not yet padded and handed out
         self.last_end = -1  # padded end of the last segment handed out
+        self.trim_start, self.trim_end = (
+            frames_of(options.trim_start_ms),
+            frames_of(options.trim_end_ms),
+        )
+        trim = self.trim_start > 0 or self.trim_end > 0
+        self.energy = np.zeros(0, np.float32)  # energy above its floor, frames as `scores`
         window = frames_of(options.floor_window_ms)
+        # with trimming, scores and energies go through floors of the same windows, so both
+        # come out for the same frames (a score floor of weight 0 only delays them)
         self.floor = (
             NoiseFloor(options.floor_weight, options.floor_quantile, window)
-            if options.floor_weight
+            if options.floor_weight or trim
             else None
         )
+        self.energy_floor = NoiseFloor(1.0, options.trim_quantile, window) if trim else None
 
     def push(self, frames: Frames) -> list[Segment]:
         """Segments settled by these frames."""
+        if frames.energy_db is None and self.energy_floor is not None:
+            self._without_energies()
         x = np.asarray(frames.scores, np.float32)
-        self._decide(self.floor.push(x) if self.floor else x)
+        self._decide(*self._floored(x, frames.energy_db))
         return self._hand_out(final=False)
 
     def finish(self) -> list[Segment]:
         """The rest, the recording's end now known."""
         if self.floor:
-            self._decide(self.floor.finish())
+            self._decide(*self._floored(None, None))
         if self.on:
             self._stop(self.t)
             self.on = False
         self._settle(final=True)
         return self._hand_out(final=True)
 
-    def _decide(self, x: np.ndarray) -> None:
-        """Step 1 on these (shifted) scores, then as much of steps 2 and 3 as is settled."""
+    def _without_energies(self) -> None:
+        """Frames that carry no energies (scores fed alone): nothing is trimmed."""
+        floor = self.energy_floor
+        if floor.first + len(floor.scores):
+            raise ValueError("precise: frames without energies after frames with them")
+        self.energy_floor = None
+
+    def _floored(
+        self, x: np.ndarray | None, energy: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Step 0 on these scores (None: the recording's end), and the energies above their
+        floor, of the same frames."""
+        if self.floor is None:
+            return x, None
+        scores = self.floor.finish() if x is None else self.floor.push(x)
+        if self.energy_floor is None:
+            return scores, None
+        floor = self.energy_floor
+        return scores, floor.finish() if x is None else floor.push(energy)
+
+    def _decide(self, x: np.ndarray, energy: np.ndarray | None = None) -> None:
+        """Step 1 on these (shifted) scores, then as much of steps 2 to 4 as is settled."""
         if not len(x):
             return
         t0 = self.t
         state = hysteresis(x, self.on, self.o.enter_threshold, self.o.leave_threshold)
         edges = np.diff(np.concatenate([[self.on], state]).astype(np.int8))
         self.scores = np.concatenate([self.scores, x])
+        if energy is not None:
+            self.energy = np.concatenate([self.energy, energy])
         self.t += len(x)
         for frame in np.flatnonzero(edges):
             if edges[frame] > 0:
@@ -236,6 +339,7 @@ class PreciseDecision:
                 self._close_run()
         keep = self.run[0] if self.run is not None else self.t
         self.scores = self.scores[keep - self.scores_from :]
+        self.energy = self.energy[keep - self.scores_from :]
         self.scores_from = keep
 
     def _cut(self, known_end: int) -> None:
@@ -245,7 +349,7 @@ class PreciseDecision:
             first, stop = run[0] + self.longest // 2, run[0] + self.longest
             window = self.scores[first - self.scores_from : stop - self.scores_from]
             cut = first + int(np.argmin(window))
-            self.final.append((run[0], cut))
+            self._keep(run[0], cut)
             run[0], self.was_cut = cut + 1, True
             if run[1] < run[0]:
                 run[1] = run[0]
@@ -257,8 +361,17 @@ class PreciseDecision:
         self._cut(self.run[1])
         start, end = self.run
         if end > start and (self.was_cut or end - start >= self.min_speech):
-            self.final.append((start, end))
+            self._keep(start, end)
         self.run = None
+
+    def _keep(self, start: int, end: int) -> None:
+        """Step 4: a final piece, its edges trimmed where the energy is back at the floor."""
+        if self.energy_floor is not None:
+            loud = self.energy[start - self.scores_from : end - self.scores_from]
+            loud = loud >= self.o.trim_db
+            start, end = trimmed(loud, start, end, self.trim_start, self.trim_end)
+        if end > start:
+            self.final.append((start, end))
 
     def _hand_out(self, final: bool) -> list[Segment]:
         """Pad the final runs whose neighbours are known, as segments in ms."""
@@ -285,13 +398,22 @@ class PreciseDecision:
 # bench/tune_precise.py --engine NAME (README, "Profiles").
 ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fsmn": {},
-    "silero": {"enter_threshold": 0.3, "leave_threshold": 0.2, "pad_ms": 30},
+    "silero": {
+        "enter_threshold": 0.3,
+        "leave_threshold": 0.2,
+        "min_silence_ms": 100,
+        "pad_ms": 50,
+        "trim_db": 4.0,
+        "trim_end_ms": 300,
+    },
     "fusion": {
         "enter_threshold": 0.3,
         "leave_threshold": 0.3,
-        "min_speech_ms": 300,
+        "min_speech_ms": 200,
         "min_silence_ms": 100,
-        "floor_quantile": 10.0,
+        "pad_ms": 30,
+        "trim_db": 4.0,
+        "trim_end_ms": 300,
     },
 }
 
@@ -306,4 +428,5 @@ PRECISE = Profile(
     options_type=PreciseOptions,
     defaults=precise_defaults,
     decision=PreciseDecision,
+    energy=True,
 )
