@@ -98,6 +98,11 @@ FEEDS = (  # add segmenter profiles and engines here
         for engine in ("silero", "fusion")
         for args, packed in ((MERGE + PAD, False), (MERGE + PAD, True), (MERGE + GAP + PAD, False))
     ),
+    # the recommended feed with other paddings: how much WER moves with a chunk's edges
+    *(
+        chunked("precise", MERGE + ("--pad-ms", pad), packed=True, engine="silero")
+        for pad in ("150", "250", "300")
+    ),
 )
 
 
