@@ -2,10 +2,10 @@
 
 A loky worker started the usual way is a fresh interpreter that imports numpy, joblib, soundfile
 and segmenter before its first file: about 0.4 s of a core each, which on a short batch is a
-large part of the run. `segmenter run` instead starts multiprocessing's fork server first thing
-(before the command line's own imports, see `segmenter.entry`): it imports the workers' modules
-once, on the other core, while the coordinator imports, walks and plans; each worker is then a
-fork of it, ready in milliseconds and sharing those pages. The fork server is single-threaded
+large part of the run. `segmenter run` instead starts multiprocessing's fork server first
+thing (before the command line's own imports: `segmenter/__main__.py`): it imports the workers'
+modules once, on the other core, while the coordinator imports, walks and plans; each worker is
+then a fork of it, ready in milliseconds and sharing those pages. The fork server is single-threaded
 when it forks (one BLAS thread, no onnxruntime loaded: the model is loaded after the fork), and
 it ignores SIGTERM and SIGINT as the workers do: stopping is the coordinator's decision.
 
@@ -47,7 +47,10 @@ def start_for(argv: list[str]) -> bool:
         return False
     if len(os.sched_getaffinity(0)) < 2 or not _memory_for_two():
         return False
-    start()
+    try:
+        start()
+    except OSError:  # no Unix socket or no process to spare: loky starts the workers itself
+        return False
     return True
 
 

@@ -1,6 +1,6 @@
-"""The `precise` profile: segments from the per-frame speech score alone, tight and separate.
+"""The `precise` profile: segments from the per-frame speech score, edges set by the frame energy.
 
-Offline, it is four steps on the 10 ms frames, each defined on the whole recording:
+Offline, it is these steps on the 10 ms frames, each defined on the whole recording:
 0. with `floor_weight` > 0, both thresholds rise by `floor_weight` x the noise floor (a low
    percentile of the recent scores; see `NoiseFloor`), so noisy recordings need surer speech;
 1. hysteresis: speech starts at a frame scoring at least `enter_threshold` and lasts until a
