@@ -8,22 +8,21 @@ model at the given precision; cached as .npy under bench/data/scores/ENGINE-PREC
 are its frame energies (bench/data/scores/energy), and every grid point decides on them with
 `PreciseDecision` (with the noise floor on, on scores shifted once per floor setting, which is
 what the decision does inside). The grid points are scored by --jobs processes (default: the
-cores). Frame F1 (10 ms, collar 0,
-pooled over the files of a group) is measured on three groups separately: the synthetic devset
-(DIR/devset), the TEN-VAD clips (DIR/realset/ten_*) and the meeting excerpts (DIR/realset/ami_*,
-pyannote_*). The objective, among points whose recall pooled over all files is at least 0.95
-(the issue's floor), is the worst group's F1 less the better peer's F1 on that group
-(`PEER_F1`, measured by bench/quality.py; issue 13's target is to reach it everywhere), or with
-`--objective worst` the worst group's F1 alone (the first defaults' objective; it favours the
-far-field meetings). To prefer a plateau over a peak, a point is ranked by the mean objective
-over itself and its grid neighbours (one step along one axis; a neighbour under the recall
-floor counts 0, or -1 for the margin), and the grid holds round values only. The floor weight
-stops at 0.5: with the base threshold it bounds the effective threshold (0.4 + 0.5 = 0.9), and
-beyond it recordings of dense speech, whose low percentile is itself speech, lose everything
-(weight 0.75: devset F1 0.73). The table shows FunASR's default for comparison, the best points
-and the current defaults for the engine (`ENGINE_DEFAULTS` in segmenter/profiles/precise.py),
-which are the top point of the margin objective. Each engine is tuned the same way on its own
-scores.
+cores). Frame F1 (10 ms, collar 0, pooled over the files of a group) is measured on three groups
+separately: the synthetic devset (DIR/devset), the TEN-VAD clips (DIR/realset/ten_*) and the
+meeting excerpts (DIR/realset/ami_*, pyannote_*). The objective, among points whose recall
+pooled over all files is at least 0.95 (the issue's floor), is the worst group's F1 less the
+better peer's F1 on that group (`PEER_F1`, measured by bench/quality.py; issue 13's target is to
+reach it everywhere), or with `--objective worst` the worst group's F1 alone (the first
+defaults' objective; it favours the far-field meetings). To prefer a plateau over a peak, a
+point is ranked by the mean objective over itself and its grid neighbours (one step along one
+axis; a neighbour under the recall floor counts 0, or -1 for the margin), and the grid holds
+round values only. The floor weight stops at 0.5: with the base threshold it bounds the
+effective threshold (0.4 + 0.5 = 0.9), and beyond it recordings of dense speech, whose low
+percentile is itself speech, lose everything (weight 0.75: devset F1 0.73). The table shows
+FunASR's default for comparison, the best points and the current defaults for the engine
+(`ENGINE_DEFAULTS` in segmenter/profiles/precise.py), which are the top point of the margin
+objective. Each engine is tuned the same way on its own scores.
 """
 
 from __future__ import annotations

@@ -347,10 +347,8 @@ def test_quiet_run_prints_a_summary_that_names_failures_and_explains_skips(tree,
 def loky_workers(parent: int) -> list[int]:
     """The loky worker processes of a coordinator (not its resource trackers): its children,
     or with `segmenter run`'s fork server (batch/forkserver.py) that server's children."""
-    children = _children(parent)
-    servers = [c for c in children if "multiprocessing.forkserver" in _cmdline(c)]
-    forked = [w for server in servers for w in _children(server)]
-    return [c for c in children if "LokyProcess" in _cmdline(c)] + forked
+    forked = [w for server in fork_servers(parent) for w in _children(server)]
+    return [c for c in _children(parent) if "LokyProcess" in _cmdline(c)] + forked
 
 
 def fork_servers(parent: int) -> list[int]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from segmenter.batch import forkserver
+from segmenter.batch import forkserver, pool
 from segmenter.batch.runner import process_alive
 
 from .conftest import SEGMENTER
@@ -40,7 +40,7 @@ def test_the_fork_server_starts_only_for_a_pool_of_two_or_more(
     started = []
     monkeypatch.setattr(forkserver, "start", lambda: started.append(True))
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cores)))
-    monkeypatch.setattr(forkserver, "available_memory_mb", lambda: available_mb)
+    monkeypatch.setattr(pool, "available_memory_mb", lambda: available_mb)
     assert forkserver.start_for(argv) is starts
     assert started == ([True] if starts else [])
 

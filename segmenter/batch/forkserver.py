@@ -20,7 +20,7 @@ import os
 import signal
 from multiprocessing import forkserver
 
-from .pool import HEADROOM_MB, WORKER_MB, available_memory_mb
+from .pool import choose_workers
 
 # what a worker imports before its first file; "__main__" (the `segmenter` script) too, so
 # that a forked worker does not import it again
@@ -45,7 +45,7 @@ def start_for(argv: list[str]) -> bool:
         return False
     if _given(argv, "--scheduler") is not None:
         return False
-    if len(os.sched_getaffinity(0)) < 2 or not _memory_for_two():
+    if choose_workers("fusion", "onnx").workers < 2:  # the heaviest onnxruntime worker
         return False
     try:
         start()
@@ -66,12 +66,6 @@ def _given(argv: list[str], *names: str) -> str | None:
     return None
 
 
-def _memory_for_two() -> bool:
-    """Whether the available memory holds two workers of the heaviest onnxruntime engine."""
-    available = available_memory_mb()
-    return available is None or available >= HEADROOM_MB + 2 * WORKER_MB[("fusion", "onnx")]
-
-
 def start() -> None:
     """Launch the fork server (once), its imports done, with one BLAS thread and stop signals
     ignored (both are inherited by the workers it forks)."""
@@ -80,12 +74,11 @@ def start() -> None:
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
     saved = {name: os.environ.get(name) for name in THREAD_VARS}
     os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
-    ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM,)}
+    term = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # SIGINT it ignores by itself
     try:
         forkserver.ensure_running()
     finally:
-        for sig, handler in ignored.items():
-            signal.signal(sig, handler)
+        signal.signal(signal.SIGTERM, term)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name)
