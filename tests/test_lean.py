@@ -46,6 +46,43 @@ def test_default_batch_imports_no_torch_in_coordinator_or_workers(tmp_path):
         assert (model["runtime"], model["precision"]) == ("onnx", "int8")
 
 
+def private_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose home, cache and temporary folders are fresh, and that does not
+    set ORT_DISABLE_TELEMETRY (this test process has it from importing segmenter)."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")
+    }
+    for name in ("HOME", "TMPDIR"):
+        (tmp_path / name).mkdir(parents=True)
+        env[name] = str(tmp_path / name)
+    return env
+
+
+def written(tmp_path: Path) -> list[str]:
+    """What was left in the fresh home and temporary folders."""
+    return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("[HT]*/**/*"))
+
+
+def test_onnxruntime_keeps_no_device_id_or_usage_events(tmp_path):
+    """The batch (coordinator and workers) and `segment` leave onnxruntime's telemetry off:
+    no device id, event cache or session file, where plain onnxruntime writes them."""
+    model = bundled_model_dir() / "model.int8.onnx"
+    plain = f"import onnxruntime as o; o.InferenceSession({str(model)!r}).get_inputs()"
+    subprocess.run([sys.executable, "-c", plain], env=private_env(tmp_path / "plain"), check=True)
+    if not written(tmp_path / "plain"):
+        pytest.skip("this onnxruntime keeps no telemetry files")
+    env = private_env(tmp_path / "ours")
+    inputs = recordings(tmp_path / "in")
+    base = ["--settle-seconds", "0", "--quiet"]
+    for cmd in (
+        ["run", str(inputs), "-o", str(tmp_path / "out"), "-j", "2", *base],
+        ["segment", str(inputs / BATCH_SAMPLES[0])],
+    ):
+        done = subprocess.run([SEGMENTER, *cmd], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert written(tmp_path / "ours") == []
+
+
 @pytest.fixture(scope="module")
 def torchless(tmp_path_factory) -> Path:
     """The Python of an environment with this one's packages except torch: a lean install."""
