@@ -1,13 +1,14 @@
 """Batch workers forked from a process that has already imported what they run.
 
-A loky worker started the usual way is a fresh interpreter that imports numpy, joblib, soundfile
-and segmenter before its first file: about 0.4 s of a core each, which on a short batch is a
-large part of the run. `segmenter run` instead starts multiprocessing's fork server first
-thing (before the command line's own imports: `segmenter/__main__.py`): it imports the workers'
-modules once, on the other core, while the coordinator imports, walks and plans; each worker is
-then a fork of it, ready in milliseconds and sharing those pages. The fork server is single-threaded
-when it forks (one BLAS thread, no onnxruntime loaded: the model is loaded after the fork), and
-it ignores SIGTERM and SIGINT as the workers do: stopping is the coordinator's decision.
+A loky worker started the usual way is a fresh interpreter that imports numpy, loky, soundfile,
+onnxruntime and segmenter before its first file: about 0.4 s of a core each, which on a short
+batch is a large part of the run. `segmenter run` instead starts multiprocessing's fork server
+first thing (before the command line's own imports: `segmenter/__main__.py`): it imports the
+workers' modules once, on the other core, while the coordinator imports, walks and plans; each
+worker is then a fork of it, ready in milliseconds and sharing those pages. The fork server is
+single-threaded when it forks (one BLAS thread, onnxruntime imported without its telemetry
+thread, no model loaded: each worker loads its own after the fork), and it ignores SIGTERM and
+SIGINT as the workers do: stopping is the coordinator's decision.
 
 Only the command uses it: a script calling `runner.run` keeps loky's own start (the fork server
 re-imports the main module, which a script without a main guard would run again).
@@ -22,9 +23,17 @@ from multiprocessing import forkserver
 
 from .pool import choose_workers
 
-# what a worker imports before its first file; "__main__" (the `segmenter` script) too, so
-# that a forked worker does not import it again
-PRELOAD = ["__main__", "segmenter.batch.runner", "segmenter.vad", "threadpoolctl"]
+# what a worker imports before its first file: loky's worker loop, our worker side, the engine
+# and onnxruntime (which starts no thread on import once its telemetry is off: segmenter's
+# __init__); "__main__" (the `segmenter` script) too, so that a worker does not import it again
+PRELOAD = [
+    "__main__",
+    "loky.process_executor",
+    "segmenter.batch.runner",
+    "segmenter.vad",
+    "threadpoolctl",
+    "onnxruntime",
+]
 # one BLAS/OpenMP thread in the fork server and its workers (what loky sets for its workers)
 THREAD_VARS = (
     "OMP_NUM_THREADS",

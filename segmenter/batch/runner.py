@@ -18,16 +18,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from joblib import Parallel, delayed, parallel_config
-from joblib.externals.loky.backend.context import set_start_method
-from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
 from ..chunking import ChunkOptions
@@ -555,30 +553,75 @@ def _task(rel: str, path: str, settings: BatchSettings) -> Task:
     return Task(rel, os.path.abspath(path), clips)
 
 
+IDLE_WORKER_S = 300  # a reused pool's idle workers exit after this (a library's later runs)
+
+
 def _parallel(chunks: Iterable[list[Task]], settings: BatchSettings) -> Iterator[list[dict]]:
-    """Each chunk's results as it finishes."""
-    feed = (delayed(segment_chunk)(chunk, settings) for chunk in chunks)
+    """Each chunk's results as it finishes: in this process for one worker, else on the pool."""
     if settings.backend == "dask":
-        # every thread of the cluster, a few chunks queued each to hide the scheduler's round trips
-        config, n_jobs, ahead = parallel_config(backend="dask"), -1, "3*n_jobs"
-    else:  # a dead loky worker loses what it was given: give each only what it runs
-        set_start_method(forkserver.start_method(), force=True)
-        config = parallel_config(
-            backend=settings.backend,
-            inner_max_num_threads=1,
-            initializer=worker_start,
-            initargs=(os.getpid(),),
+        yield from _on_dask(chunks, settings)
+    elif settings.jobs == 1:
+        yield from (segment_chunk(chunk, settings) for chunk in chunks)
+    else:
+        yield from _on_pool(chunks, settings)
+
+
+def _on_pool(chunks: Iterable[list[Task]], settings: BatchSettings) -> Iterator[list[dict]]:
+    """Chunks on a loky pool of `jobs` processes (forked by the fork server where it runs),
+    one chunk in flight per worker: a dead worker loses only what it was running."""
+    from loky import get_reusable_executor
+    from loky.backend.context import set_start_method
+
+    set_start_method(forkserver.start_method(), force=True)
+    pool = get_reusable_executor(
+        max_workers=settings.jobs,
+        timeout=IDLE_WORKER_S,
+        initializer=worker_start,
+        initargs=(os.getpid(),),
+        env=dict.fromkeys(forkserver.THREAD_VARS, "1"),
+    )
+    try:
+        yield from _windowed(
+            lambda chunk: pool.submit(segment_chunk, chunk, settings), chunks, settings.jobs
         )
-        n_jobs, ahead = settings.jobs, "n_jobs"
-    with config:
+    except BaseException:  # a stop, a dead worker, the consumer gone: the workers with it
+        pool.shutdown(wait=False, kill_workers=True)
+        raise
+
+
+def _on_dask(chunks: Iterable[list[Task]], settings: BatchSettings) -> Iterator[list[dict]]:
+    """Chunks on the Dask cluster through joblib: every thread of it, a few chunks queued each
+    to hide the scheduler's round trips."""
+    from joblib import Parallel, delayed, parallel_config
+
+    feed = (delayed(segment_chunk)(chunk, settings) for chunk in chunks)
+    with parallel_config(backend="dask"):
         parallel = Parallel(
-            n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch=ahead
+            n_jobs=-1, return_as="generator_unordered", batch_size=1, pre_dispatch="3*n_jobs"
         )
         yield from parallel(feed)
 
 
+def _windowed(
+    submit: Callable[[list[Task]], Future], chunks: Iterable[list[Task]], ahead: int
+) -> Iterator[list[dict]]:
+    """Results of `submit`ted chunks as they finish, `ahead` in flight at most: the plan is
+    read as the workers need it, not all at once."""
+    pending: set[Future] = set()
+    for chunk in chunks:
+        pending.add(submit(chunk))
+        while len(pending) >= ahead:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in done)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        yield from (future.result() for future in done)
+
+
 def worker_died_errors() -> tuple[type[BaseException], ...]:
-    """What joblib raises when a worker process dies under a task (loky, or Dask's KilledWorker)."""
+    """What a worker process dying under a task raises: loky's error, or Dask's KilledWorker."""
+    from loky.process_executor import TerminatedWorkerError
+
     try:
         from distributed import KilledWorker
     except ImportError:
