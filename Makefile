@@ -45,9 +45,12 @@ test-tools:
 			--no-install-recommends $$missing >/dev/null; \
 	fi
 
+# bytecode compiled as a wheel install would (an editable install under PYTHONDONTWRITEBYTECODE
+# compiles every module again in every process: coordinator, fork server, workers)
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
+	$(BIN)/python -m compileall -q segmenter
 	touch $@
 
 # torch alone from its index (its dependencies come with the dev extra from the usual indexes, so

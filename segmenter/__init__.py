@@ -1,7 +1,6 @@
 """segmenter: batch long-audio speech segmentation with FunASR's FSMN-VAD."""
 
 import os
-from importlib.metadata import PackageNotFoundError, version
 
 # onnxruntime (1.29 and later, outside Windows) keeps a device id and a cache of usage events
 # under ~/.cache/Microsoft for upload, and runs a thread for it from its import on: off in every
@@ -9,7 +8,6 @@ from importlib.metadata import PackageNotFoundError, version
 # onnxruntime loads, so it is set before anything here can import it.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-try:
-    __version__ = version("fsmn-segmenter")  # the distribution's name (install.py says why)
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0"
+# the distribution's version (pyproject.toml reads it from here): a literal, so that no process
+# pays for importlib.metadata to know it
+__version__ = "0.1.0"

@@ -25,7 +25,8 @@ from .pool import choose_workers
 
 # what a worker imports before its first file: loky's worker loop, our worker side, the engine
 # and onnxruntime (which starts no thread on import once its telemetry is off: segmenter's
-# __init__); "__main__" (the `segmenter` script) too, so that a worker does not import it again
+# __init__); "__main__" (the `segmenter` script) too, so that a worker does not import it again;
+# last, the server's own quick exit
 PRELOAD = [
     "__main__",
     "loky.process_executor",
@@ -33,6 +34,7 @@ PRELOAD = [
     "segmenter.vad",
     "threadpoolctl",
     "onnxruntime",
+    "segmenter.batch.in_fork_server",
 ]
 # one BLAS/OpenMP thread in the fork server and its workers (what loky sets for its workers)
 THREAD_VARS = (

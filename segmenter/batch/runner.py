@@ -22,11 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from importlib.metadata import version
+from itertools import islice
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from ..chunking import ChunkOptions
 from ..engines import DEFAULT_ENGINE
@@ -42,6 +40,9 @@ from .manifest import Manifest, OutputLock, config_hash
 from .pool import choose_workers
 from .rebuild import rebuild
 from .stopping import STATE, STOP_SIGNALS, Abandon, stop_on_signals, stop_requested
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 log = logging.getLogger("segmenter.batch.runner")
 
@@ -96,6 +97,8 @@ class BatchSettings:
         if profile.name != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
             config["profile"] = profile.name
         if self.engine != DEFAULT_ENGINE:  # likewise; the silero package's version counts
+            from importlib.metadata import version
+
             config["engine"] = [self.engine, version("silero-vad")]
         return config
 
@@ -524,6 +527,8 @@ def _cluster_threads() -> int:
 
 def _process(total: int, settings: BatchSettings, manifest: Manifest, summary: Summary) -> None:
     """Segment the plan's recordings; a dead worker's files are retried alone (`_isolate`)."""
+    from tqdm import tqdm  # the coordinator's; the workers, which import this module, have none
+
     progress = tqdm(
         total=total,
         unit="file",
@@ -606,16 +611,18 @@ def _windowed(
     submit: Callable[[list[Task]], Future], chunks: Iterable[list[Task]], ahead: int
 ) -> Iterator[list[dict]]:
     """Results of `submit`ted chunks as they finish, `ahead` in flight at most: the plan is
-    read as the workers need it, not all at once."""
+    read as the workers need it, and a worker gets its next chunk before the coordinator
+    writes what the last one gave."""
+    feed = iter(chunks)
     pending: set[Future] = set()
-    for chunk in chunks:
-        pending.add(submit(chunk))
-        while len(pending) >= ahead:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from (future.result() for future in done)
-    while pending:
+    while True:
+        pending |= {submit(chunk) for chunk in islice(feed, ahead - len(pending))}
+        if not pending:
+            return
         done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        yield from (future.result() for future in done)
+        results = [future.result() for future in done]  # a dead worker raises here
+        pending |= {submit(chunk) for chunk in islice(feed, ahead - len(pending))}
+        yield from results
 
 
 def worker_died_errors() -> tuple[type[BaseException], ...]:

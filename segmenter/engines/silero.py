@@ -18,7 +18,6 @@ its window is scored, so the scores do not depend on how the audio is cut into b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,8 @@ def model_path() -> Path:
     (folder,) = find_spec("silero_vad").submodule_search_locations
     path = Path(folder) / "data" / GRAPH
     if not path.is_file():
+        from importlib.metadata import version
+
         what = f"silero-vad {version('silero-vad')} has no {GRAPH}: the silero engine"
         raise ModelError(extra_hint("silero", what) + " (silero-vad >= 6.2.2)")
     return path
@@ -193,6 +194,8 @@ class SileroEngine:
     @classmethod
     def load(cls, threads: int | None = 1) -> SileroEngine:
         """Open the graph of the installed silero-vad with `threads` intra-op threads."""
+        from importlib.metadata import version
+
         from .fsmn_onnx import load_session
 
         path = model_path()
