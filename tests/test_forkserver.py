@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -68,12 +69,16 @@ def test_run_forks_its_workers_from_the_fork_server_with_the_same_segments(tmp_p
     batch = subprocess.Popen([SEGMENTER, "run", str(src), "-o", str(outs[2]), "-j", "2", *base])
     seen: set[int] = set()
     servers: list[int] = []
+    threads: set[str] = set()  # of the fork server once it forks (its preload is done)
     while batch.poll() is None:
         servers = servers or fork_servers(batch.pid)
         seen |= set(loky_workers(batch.pid))
+        if seen:
+            threads |= {status_of(s).get("Threads", "gone") for s in servers} - {"gone"}
         time.sleep(0.05)
     assert batch.returncode == 0
     assert servers, "no fork server was started"
+    assert threads == {"1"}, "the fork server forks with other threads running"
     parents = {int(status_of(w).get("PPid", -1)) for w in seen} - {-1}
     assert seen and parents <= set(servers), "workers were not forked by the fork server"
     single = subprocess.run([SEGMENTER, "run", str(src), "-o", str(outs[1]), "-j", "1", *base])
@@ -90,3 +95,25 @@ def status_of(pid: int) -> dict[str, str]:
             return dict(line.split(":\t", 1) for line in status.read().splitlines())
     except OSError:
         return {}
+
+
+@pytest.mark.parametrize(
+    ("telemetry_off", "onnxruntime"), [("1", True), ("0", False), (None, False)]
+)
+def test_the_fork_server_preloads_onnxruntime_only_where_its_import_starts_no_thread(
+    telemetry_off, onnxruntime, monkeypatch
+):
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
+    if telemetry_off is not None:
+        monkeypatch.setenv("ORT_DISABLE_TELEMETRY", telemetry_off)
+    assert ("onnxruntime" in forkserver.preload()) is onnxruntime
+    assert forkserver.preload()[-1] == "segmenter.batch.in_fork_server"
+
+
+def test_the_fork_server_freezes_its_imports_and_exits_at_once():
+    """Its last preload: the imported objects frozen (no collection walks them in a worker),
+    and an exit that skips the interpreter's teardown, whatever the exit asked."""
+    code = "import gc, numpy, segmenter.batch.in_fork_server; print(gc.get_freeze_count()); exit(3)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 10_000  # what was imported before it: numpy alone has ~20,000

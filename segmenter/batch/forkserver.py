@@ -23,19 +23,28 @@ from multiprocessing import forkserver
 
 from .pool import choose_workers
 
-# what a worker imports before its first file: loky's worker loop, our worker side, the engine
-# and onnxruntime (which starts no thread on import once its telemetry is off: segmenter's
-# __init__); "__main__" (the `segmenter` script) too, so that a worker does not import it again;
-# last, the server's own quick exit
+# what a worker imports before its first file: loky's worker loop, our worker side and the
+# engine; "__main__" (the `segmenter` script) too, so that a worker does not import it again;
+# last, the server's own garbage-collector freeze and quick exit
 PRELOAD = [
     "__main__",
     "loky.process_executor",
     "segmenter.batch.runner",
     "segmenter.vad",
     "threadpoolctl",
-    "onnxruntime",
     "segmenter.batch.in_fork_server",
 ]
+
+
+def preload() -> list[str]:
+    """PRELOAD, with onnxruntime before the last where its telemetry is off (segmenter's
+    __init__ sees to it unless the user chose otherwise): only then does its import start no
+    thread, and a process with threads must not fork."""
+    if os.environ.get("ORT_DISABLE_TELEMETRY") != "1":
+        return PRELOAD
+    return [*PRELOAD[:-1], "onnxruntime", PRELOAD[-1]]
+
+
 # one BLAS/OpenMP thread in the fork server and its workers (what loky sets for its workers)
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -82,7 +91,7 @@ def start() -> None:
     ignored (both are inherited by the workers it forks)."""
     if _STATE["started"]:
         return
-    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload())
     saved = {name: os.environ.get(name) for name in THREAD_VARS}
     os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
     term = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # SIGINT it ignores by itself
