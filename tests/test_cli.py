@@ -109,3 +109,16 @@ def test_segment_input_and_output_mistakes_are_usage_errors(tmp_path):
     assert not_a_folder.stderr == (
         f"segmenter: {tmp_path / 'file'}: is a file, not a folder (the output folder goes there)\n"
     )
+
+
+def test_a_scheduler_without_the_dask_backend_is_a_usage_error(tmp_path):
+    """One line and exit 2 before OUT is made (it was a traceback from the pool)."""
+    out = tmp_path / "out"
+    cmd = [SEGMENTER, "run", str(GOLDEN), "-o", str(out), "--scheduler", "tcp://127.0.0.1:1"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "segmenter: scheduler tcp://127.0.0.1:1 is a Dask scheduler: add --backend dask\n"
+    )
+    assert not out.exists()

@@ -166,7 +166,7 @@ class Manifest:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "manifest.sqlite"
         existed = path.exists()
-        # shared with the thread joblib dispatches from, which reads the plan (`todo`)
+        # shared with the thread joblib's Dask backend dispatches from, which reads the plan
         db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         db.row_factory = sqlite3.Row
         check_intact(db, path, existed)

@@ -1,10 +1,10 @@
 """`segmenter run`: segment every recording under the inputs with a pool of workers.
 
-The coordinator discovers the recordings, plans from the manifest, hands files to joblib workers
-(longest first; each worker loads the model once and runs one engine thread), and as results
-stream back writes the JSON and RTTM outputs and then the manifest row. A worker that dies
-(segfault, OOM kill) costs only the file it had: suspects are retried alone, and the one that
-kills its worker again is recorded as failed.
+The coordinator discovers the recordings, plans from the manifest, hands files to a loky pool
+or a Dask cluster (longest first; each worker loads the model once and runs one engine thread),
+and as results stream back writes the JSON and RTTM outputs and then the manifest row. A
+worker that dies (segfault, OOM kill) costs only the file it had: suspects are retried alone,
+and the one that kills its worker again is recorded as failed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ..chunking import ChunkOptions
 from ..engines import DEFAULT_ENGINE
 from ..engines.model import DEFAULT_RUNTIME, resolve_model
 from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
-from ..settings import check
+from ..settings import SettingError, check
 from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
 from . import forkserver
@@ -108,6 +108,10 @@ class BatchSettings:
         for name in (*numbers, "engine"):
             if getattr(self, name) is not None:
                 check(name, getattr(self, name))
+        if self.scheduler and self.backend != "dask":
+            raise SettingError(
+                f"scheduler {self.scheduler} is a Dask scheduler: add --backend dask"
+            )
 
 
 @dataclass(frozen=True)
