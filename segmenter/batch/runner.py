@@ -224,7 +224,7 @@ def exit_with_coordinator(coordinator: int, every_s: float = 0.5) -> None:
 
     loky does not stop its workers when the coordinator is killed (kill -9, OOM): they would
     finish their files beside the run that resumes the batch. A thread polls the coordinator
-    (PR_SET_PDEATHSIG would fire when the joblib thread that started the worker ends, and a
+    (PR_SET_PDEATHSIG would fire when the pool's thread that started the worker ends, and a
     worker forked by the fork server has that server as its parent).
     """
 
