@@ -2,14 +2,14 @@
 
 usage: python bench/batch.py [--backend loky] [--runtime onnx|torch] [--repeat N]
 
-Makes (once, under bench/data/) 20 one-minute files and 1,000 one-second files cut from the
-golden recordings, then times whole `segmenter run` invocations into fresh output folders, as a
-user would run them (worker start-up included), plus a resume over the finished output. The
-1- and 2-worker runs of the 20 minutes are repeated N times, interleaved, and their medians
-shown (one such run varies by 10-20% on a shared 2-core machine). Steady throughput is the
-workers' own: audio over the per-file processing seconds the manifest records, per worker.
-The peak RSS is that of the largest process of the run (a worker: the coordinator loads no
-model). The package's bytecode is compiled first, as a wheel install has it.
+Makes (once, under bench/data/) 20 and 80 one-minute files and 1,000 one-second files cut
+from the golden recordings, then times whole `segmenter run` invocations into fresh output
+folders, as a user would run them (worker start-up included), plus a resume over the finished
+output. The 1- and 2-worker runs of each minute batch are repeated N times, interleaved, and
+their medians shown (one such run varies by 10-20% on a shared 2-core machine). Steady
+throughput is the workers' own: audio over the per-file processing seconds the manifest
+records, per worker. The peak RSS is that of the largest process of the run (a worker: the
+coordinator loads no model). The package's bytecode is compiled first, as a wheel install has it.
 """
 
 from __future__ import annotations
@@ -110,6 +110,21 @@ def compiled() -> None:
     compileall.compile_dir(ROOT / "segmenter", quiet=1)
 
 
+def print_scaling(count: int, rows: dict[int, tuple[float, float, float]]) -> None:
+    """The table's rows for `count` one-minute files: one worker, then two against it."""
+    (one, one_rate, one_mb), (two, two_rate, two_mb) = rows.values()
+    audio = count * 60
+    print(
+        f"| {count} x 1 min, 1 worker | {one:.2f} | {audio / one:.0f}x real time |"
+        f" {one_rate * 60:.0f}x real time | | {one_mb:.0f} |"
+    )
+    print(
+        f"| {count} x 1 min, 2 workers | {two:.2f} | {audio / two:.0f}x real time |"
+        f" {2 * two_rate * 60:.0f}x real time | {one / two:.2f}x all in,"
+        f" {2 * two_rate / one_rate:.2f}x steady | {two_mb:.0f} |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="loky")
@@ -117,30 +132,22 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="runs of each worker count (median)")
     settings = ap.parse_args()
     compiled()
-    minutes = make_files("batch20x60s", 20, 60)
+    batches = {count: make_files(f"batch{count}x60s", count, 60) for count in (20, 80)}
     tiny = make_files("batch1000x1s", 1000, 1)
-    (one, one_rate, one_mb), (two, two_rate, two_mb) = medians(minutes, settings).values()
+    measured = {count: medians(folder, settings) for count, folder in batches.items()}
     resume_out = Path(tempfile.mkdtemp(prefix="segbench-"))
     thousand = timed_run(tiny, 2, settings, resume_out)
     resume = timed_run(tiny, 2, settings, resume_out)
     shutil.rmtree(resume_out)
     print(
-        f"backend {settings.backend}, runtime {settings.runtime}, "
-        f"{len(list(minutes.glob('*.wav')))} x 60 s and 1000 x 1 s, 2 cores, "
-        f"medians of {settings.repeat} runs"
+        f"backend {settings.backend}, runtime {settings.runtime}, 20 and 80 x 60 s and"
+        f" 1000 x 1 s, 2 cores, medians of {settings.repeat} runs"
     )
     print("| run | wall s | throughput, all in | steady throughput | 2 vs 1 worker | peak RSS MB |")
     print("| --- | ---: | ---: | ---: | --- | ---: |")
+    for count, rows in measured.items():
+        print_scaling(count, rows)
     mb = [f"{m:.0f}" for m in PEAK_MB]
-    print(
-        f"| 20 x 1 min, 1 worker | {one:.2f} | {1200 / one:.0f}x real time |"
-        f" {one_rate * 60:.0f}x real time | | {one_mb:.0f} |"
-    )
-    print(
-        f"| 20 x 1 min, 2 workers | {two:.2f} | {1200 / two:.0f}x real time |"
-        f" {2 * two_rate * 60:.0f}x real time | {one / two:.2f}x all in,"
-        f" {2 * two_rate / one_rate:.2f}x steady | {two_mb:.0f} |"
-    )
     print(
         f"| 1000 x 1 s, 2 workers | {thousand:.1f} | {1000 / thousand:.0f} files/s | |"
         f" {thousand:.1f} ms per file, all in | {mb[0]} |"
