@@ -140,8 +140,9 @@ def main() -> None:
     resume = timed_run(tiny, 2, settings, resume_out)
     shutil.rmtree(resume_out)
     print(
-        f"backend {settings.backend}, runtime {settings.runtime}, 20 and 80 x 60 s and"
-        f" 1000 x 1 s, 2 cores, medians of {settings.repeat} runs"
+        f"backend {settings.backend}, runtime {settings.runtime},"
+        f" {' and '.join(map(str, batches))} x 60 s and 1000 x 1 s, 2 cores,"
+        f" medians of {settings.repeat} runs"
     )
     print("| run | wall s | throughput, all in | steady throughput | 2 vs 1 worker | peak RSS MB |")
     print("| --- | ---: | ---: | ---: | --- | ---: |")

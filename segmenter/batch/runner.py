@@ -618,11 +618,8 @@ def _windowed(
     read as the workers need it, and a worker gets its next chunk before the coordinator
     writes what the last one gave."""
     feed = iter(chunks)
-    pending: set[Future] = set()
-    while True:
-        pending |= {submit(chunk) for chunk in islice(feed, ahead - len(pending))}
-        if not pending:
-            return
+    pending: set[Future] = {submit(chunk) for chunk in islice(feed, ahead)}
+    while pending:
         done, pending = wait(pending, return_when=FIRST_COMPLETED)
         results = [future.result() for future in done]  # a dead worker raises here
         pending |= {submit(chunk) for chunk in islice(feed, ahead - len(pending))}
