@@ -164,6 +164,8 @@ NUMBERS: dict[str, Number] = {
     "precise_trim_start_ms": Number(whole=True, low=0, high=10000, unit="ms"),
     "precise_trim_end_ms": Number(whole=True, low=0, high=10000, unit="ms"),
     "precise_trim_quantile": Number(whole=False, low=0, high=100, unit="percent"),
+    "precise_bridge_ms": Number(whole=True, low=0, high=10000, unit="ms"),
+    "precise_bridge_db": Number(whole=False, low=0, high=60, unit="dB"),
 }
 
 # The funasr profile's settings (FunASR's names); the longest segment applies to every profile.

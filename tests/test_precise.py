@@ -88,9 +88,19 @@ def reference(scores, o: PreciseOptions, energy=None):
         elif now:
             runs[-1][1] = i + 1
         on = now
+    above = None
+    if energy is not None:
+        above = floored(np.asarray(energy, np.float32), 1.0, o.trim_quantile, o.floor_window_ms)
     bridged = []
     for run in runs:
-        if bridged and run[0] - bridged[-1][1] < round(o.min_silence_ms / 10):
+        gap = run[0] - bridged[-1][1] if bridged else None
+        sounding = (
+            gap is not None
+            and above is not None
+            and gap < round(o.bridge_ms / 10)
+            and np.mean(above[bridged[-1][1] : run[0]]) >= o.bridge_db
+        )
+        if bridged and (gap < round(o.min_silence_ms / 10) or sounding):
             bridged[-1][1] = run[1]
         else:
             bridged.append(run)
@@ -146,6 +156,8 @@ def random_options(rng):
         trim_start_ms=int(rng.choice([0, 50])),
         trim_end_ms=int(rng.choice([0, 100, 200])),
         trim_quantile=float(rng.choice([10, 50])),
+        bridge_ms=int(rng.choice([0, 0, 200, 1000])),
+        bridge_db=float(rng.choice([3.0, 6.0, 10.0])),
     )
 
 

@@ -5,8 +5,13 @@ Offline, it is these steps on the 10 ms frames, each defined on the whole record
    percentile of the recent scores; see `NoiseFloor`), so noisy recordings need surer speech;
 1. hysteresis: speech starts at a frame scoring at least `enter_threshold` and lasts until a
    frame scores below `leave_threshold`;
-2. pauses shorter than `min_silence_ms` are bridged, then runs shorter than `min_speech_ms`
-   dropped;
+2. pauses shorter than `min_silence_ms` are bridged, and so are pauses shorter than
+   `bridge_ms` where the sound goes on: the mean of their frames' energy above the energy floor
+   (step 4's) is at least `bridge_db`. Far-field speech that the networks score low (a distant
+   or quiet talker, words lost in the room's reverberation) still sounds, where the room's own
+   silence between turns is back at its floor; the energy is read only between two stretches the
+   scores found, so a sound alone cannot make a segment. Then runs shorter than `min_speech_ms`
+   are dropped;
 3. a run longer than `max_single_segment_time` (less twice the padding) is cut at its least
    speech-like frame in the second half of the allowed length (that frame belongs to neither
    piece), again and again;
@@ -22,7 +27,8 @@ Offline, it is these steps on the 10 ms frames, each defined on the whole record
    frame to its neighbour (a short gap is shared), so segments never touch or overlap.
 
 `PreciseDecision` computes exactly that while streaming: a frame is decided once the frames that
-can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later, plus up to one floor
+can change it have arrived (at most the longer of `min_silence_ms` and `bridge_ms`, + 2 `pad_ms`
+later, plus up to one floor
 window at the start of a recording and one second after it when a floor is on), and it holds the
 scores and energies of the open run only (at most the maximum length), so memory is bounded and
 the output does not depend on the block sizes. Frames without energies (`Frames.energy_db` None:
@@ -94,6 +100,14 @@ class PreciseOptions:
     trim_quantile: float = field(
         default=10.0, metadata={"help": "energy floor: this percentile of the window's energies"}
     )
+    bridge_ms: int = field(
+        default=0,
+        metadata={"help": "longer pauses up to this are bridged where sound goes on (0: off)"},
+    )
+    bridge_db: float = field(
+        default=60.0,
+        metadata={"help": "a pause is bridged if its mean energy is this (dB) above the floor"},
+    )
 
     def __post_init__(self):
         """Refuse settings the decision cannot honour, naming them."""
@@ -109,6 +123,8 @@ class PreciseOptions:
             raise ValueError("precise: need floor_weight >= 0 and 0 <= floor_quantile <= 100")
         if min(self.trim_db, self.trim_start_ms, self.trim_end_ms) < 0:
             raise ValueError("precise: trim_db, trim_start_ms and trim_end_ms must be >= 0")
+        if self.bridge_ms < 0 or self.bridge_db < 0:
+            raise ValueError("precise: bridge_ms and bridge_db must be >= 0")
         if not 0 <= self.trim_quantile <= 100:
             raise ValueError("precise: need 0 <= trim_quantile <= 100")
         if self.floor_window_ms < FLOOR_STEP * FRAME_MS:
@@ -246,21 +262,23 @@ class PreciseDecision:
         self.scores_from = 0
         self.final: list[tuple[int, int]] = []  # final runs, not yet padded and handed out
         self.last_end = -1  # padded end of the last segment handed out
+        self.bridge = frames_of(options.bridge_ms)
         self.trim_start, self.trim_end = (
             frames_of(options.trim_start_ms),
             frames_of(options.trim_end_ms),
         )
-        trim = self.trim_start > 0 or self.trim_end > 0
+        # trimming and bridging read the energies above their floor
+        loudness = self.trim_start > 0 or self.trim_end > 0 or self.bridge > 0
         self.energy = np.zeros(0, np.float32)  # energy above its floor, frames as `scores`
         window = frames_of(options.floor_window_ms)
-        # with trimming, scores and energies go through floors of the same windows, so both
-        # come out for the same frames (a score floor of weight 0 only delays them)
+        # with energies read, scores and energies go through floors of the same windows, so
+        # both come out for the same frames (a score floor of weight 0 only delays them)
         self.floor = (
             NoiseFloor(options.floor_weight, options.floor_quantile, window)
-            if options.floor_weight or trim
+            if options.floor_weight or loudness
             else None
         )
-        self.energy_floor = NoiseFloor(1.0, options.trim_quantile, window) if trim else None
+        self.energy_floor = NoiseFloor(1.0, options.trim_quantile, window) if loudness else None
 
     def push(self, frames: Frames) -> list[Segment]:
         """Segments settled by these frames."""
@@ -321,11 +339,22 @@ class PreciseDecision:
 
     def _start(self, frame: int) -> None:
         """A raw run starts: bridge it to the open run or begin a new one."""
-        if self.run is not None and frame - self.run[1] < self.min_silence:
+        if self.run is not None and (
+            frame - self.run[1] < self.min_silence or self._bridged(self.run[1], frame)
+        ):
             self.open = True
             return
         self._close_run()
         self.run, self.open, self.was_cut = [frame, frame], True, False
+
+    def _bridged(self, start: int, end: int) -> bool:
+        """Whether the pause [start, end) holds sound enough to be bridged."""
+        if end - start >= self.bridge:
+            return False
+        if not len(self.energy):  # no energies: nothing says the sound goes on
+            return False
+        gap = self.energy[start - self.scores_from : end - self.scores_from]
+        return float(np.mean(gap)) >= self.o.bridge_db
 
     def _stop(self, frame: int) -> None:
         """The current raw run ends before `frame`."""
@@ -335,7 +364,8 @@ class PreciseDecision:
         """Cut the run for length where it is known to be long; close it if it is over."""
         if self.run is not None:
             self._cut(self.t if self.open else self.run[1])
-            if final or (not self.open and self.t - self.run[1] >= self.min_silence):
+            wait = max(self.min_silence, self.bridge)
+            if final or (not self.open and self.t - self.run[1] >= wait):
                 self._close_run()
         keep = self.run[0] if self.run is not None else self.t
         self.scores = self.scores[keep - self.scores_from :]
