@@ -1,6 +1,7 @@
 """Segment quality of every configuration side by side: segmenter's engines and profiles and peers.
 
-usage: python bench/quality.py [--groups devset,ten,meeting,long60] [--quick] [--only NAME] [--json]
+usage: python bench/quality.py [--groups devset,ten,meeting,far_a,far_b,far_dense,long60] [--quick]
+                               [--only NAME] [--json] [--cv ENGINE]
 
 Each configuration (a name and a function Recording -> Run, listed in CONFIGURATIONS) runs on the
 same decoded samples of every recording in a group; the scores are pooled over the group's 10 ms
@@ -9,9 +10,14 @@ false alarm over reference speech) at collar 0 and 0.5 s, with the segment count
 (audio seconds over processing seconds, one thread, model loading and decoding excluded).
 
 Groups: devset (../shared/devset, synthetic meetings), ten (../shared/realset ten_*: fine manual
-labels), meeting (the realset's ami_* and pyannote_sample), long60 (bench/data/long60.wav, a
-60-minute synthetic meeting made once by bench/engine.py with ../shared/tools/make_devset.py).
+labels), meeting (the realset's ami_* and pyannote_sample), far_a, far_b, far_dense (far-field
+meetings in simulated rooms, made once by bench/make_farfield.py with their own seeds; far_dense
+with little pause between turns), long60 (bench/data/long60.wav, a 60-minute synthetic meeting
+made once by bench/engine.py with ../shared/tools/make_devset.py).
 --quick: at most 3 recordings per group and no long60 unless --groups names it.
+--cv ENGINE: then the cross-validated table of bench/tune_cv.py for that engine's precise
+profile (each group's F1 and recall at the settings chosen on the other groups alone), beside
+every measured system's F1 on the group.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy/torch/onnxruntime load
 
 from engine import long_recording  # noqa: E402  (bench/engine.py, same folder)
+from make_farfield import GROUPS as FAR_GROUPS  # noqa: E402
+from make_farfield import group_wavs as far_wavs  # noqa: E402
 from peers import (  # noqa: E402
     Recording,
     Run,
@@ -93,6 +101,9 @@ CONFIGURATIONS = [
 ]
 
 
+GROUPS = ("devset", "ten", "meeting", *FAR_GROUPS, "long60")
+
+
 def group_files(group: str) -> list[tuple[Path, Path]]:
     """(audio, RTTM) pairs of a group; empty where its data is absent."""
     realset = SHARED / "realset"
@@ -102,6 +113,8 @@ def group_files(group: str) -> list[tuple[Path, Path]]:
         wavs = sorted(realset.glob("ten_*.wav"))
     elif group == "meeting":
         wavs = sorted(realset.glob("ami_*.wav")) + sorted(realset.glob("pyannote_*.wav"))
+    elif group in FAR_GROUPS:
+        wavs = far_wavs(group) if (realset / "ten_01.wav").is_file() else []
     else:
         wavs = [long_recording(60)]
     return [(w, w.with_suffix(".rttm")) for w in wavs if w.with_suffix(".rttm").is_file()]
@@ -159,13 +172,14 @@ HEADER = "| configuration | P | R | F1 | DER | P 0.5 | R 0.5 | F1 0.5 | DER 0.5 
 def main() -> None:
     """Score every configuration on every group asked for and print one table per group."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--groups", default="devset,ten,meeting,long60")
+    ap.add_argument("--groups", default=",".join(GROUPS))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", help="configurations whose name contains this text")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--cv", metavar="ENGINE", help="then the cross-validated table (tune_cv.py)")
     args = ap.parse_args()
     groups = args.groups.split(",")
-    unknown = set(groups) - {"devset", "ten", "meeting", "long60"}
+    unknown = set(groups) - set(GROUPS)
     if unknown:
         sys.exit(f"unknown group(s): {', '.join(sorted(unknown))}")
     if args.quick and args.groups == ap.get_default("groups"):
@@ -198,6 +212,11 @@ def main() -> None:
         "its .funasr.json recorded when it was made (AutoModel, default threads, another run), "
         "n/m where it recorded none."
     )
+    if args.cv:
+        import tune_cv
+
+        print(f"\ncross-validated ({args.cv} + precise; bench/tune_cv.py, leave one group out):\n")
+        tune_cv.print_table(tune_cv.cross_validate(args.cv, SHARED, len(os.sched_getaffinity(0))))
 
 
 def as_json(results: dict) -> dict:

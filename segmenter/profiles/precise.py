@@ -59,7 +59,7 @@ class PreciseOptions:
     in its metadata (the CLI's `--precise-*` options use it). Defaults: bench/tune_precise.py."""
 
     enter_threshold: float = field(
-        default=0.4,
+        default=0.5,
         metadata={"help": "a frame scoring this (+ the floor term) or more starts speech"},
     )
     leave_threshold: float = field(
@@ -67,9 +67,9 @@ class PreciseOptions:
         metadata={"help": "speech goes on until a frame scores below this (+ floor term)"},
     )
     min_speech_ms: int = field(
-        default=100, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
+        default=200, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
     )
-    min_silence_ms: int = field(default=200, metadata={"help": "shorter pauses are bridged"})
+    min_silence_ms: int = field(default=100, metadata={"help": "shorter pauses are bridged"})
     pad_ms: int = field(
         default=0, metadata={"help": "added on each side, within the file and the gap"}
     )
@@ -77,7 +77,7 @@ class PreciseOptions:
         default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
     )
     floor_weight: float = field(
-        default=0.5, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
+        default=0.25, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
     )
     floor_quantile: float = field(
         default=25.0, metadata={"help": "noise floor: this percentile of the window's scores"}
@@ -101,11 +101,11 @@ class PreciseOptions:
         default=10.0, metadata={"help": "energy floor: this percentile of the window's energies"}
     )
     bridge_ms: int = field(
-        default=0,
+        default=1000,
         metadata={"help": "longer pauses up to this are bridged where sound goes on (0: off)"},
     )
     bridge_db: float = field(
-        default=60.0,
+        default=6.0,
         metadata={"help": "a pause is bridged if its mean energy is this (dB) above the floor"},
     )
 
@@ -425,25 +425,29 @@ class PreciseDecision:
 
 # Each engine's scores have their own shape, so each has its own defaults: the fields' defaults
 # are FSMN's; these replace some of them for the other engines. All chosen by
-# bench/tune_precise.py --engine NAME (README, "Profiles").
+# bench/tune_cv.py --engine NAME: the plateau of its grid ranked on every group (README,
+# "Far-field meetings"); the trimming as bench/tune_precise.py chose it before.
 ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fsmn": {},
     "silero": {
         "enter_threshold": 0.3,
-        "leave_threshold": 0.2,
-        "min_silence_ms": 100,
+        "leave_threshold": 0.3,
+        "min_speech_ms": 100,
         "pad_ms": 50,
         "trim_db": 4.0,
         "trim_end_ms": 300,
+        "bridge_ms": 2000,
+        "bridge_db": 4.0,
     },
     "fusion": {
         "enter_threshold": 0.3,
         "leave_threshold": 0.3,
-        "min_speech_ms": 200,
-        "min_silence_ms": 100,
+        "min_silence_ms": 200,
         "pad_ms": 30,
+        "floor_weight": 0.5,
         "trim_db": 4.0,
         "trim_end_ms": 300,
+        "bridge_ms": 2000,
     },
 }
 
