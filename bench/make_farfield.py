@@ -152,11 +152,15 @@ def draw_room(rng: np.random.Generator, talkers: int) -> Plan:
     )
 
 
-def room_responses(plan: Plan, sources: list[tuple[float, float, float]]) -> list[np.ndarray]:
+def room_responses(
+    plan: Plan, sources: list[tuple[float, float, float]], seed: int
+) -> list[np.ndarray]:
     """The room's impulse response from each source to the microphone, each cut to begin at its
-    direct path (so a dry sample at n reaches the microphone at n)."""
+    direct path (so a dry sample at n reaches the microphone at n). The ray tracer's random
+    rays are seeded from `seed` (pyroomacoustics' own generators)."""
     import pyroomacoustics as pra
 
+    pra.random.seed(numpy=seed, libroom=seed)
     absorption, max_order = pra.inverse_sabine(plan.rt60, plan.room)
     room = pra.ShoeBox(
         plan.room,
@@ -359,11 +363,12 @@ def ventilation(n: int, rng: np.random.Generator) -> np.ndarray:
     return _unit(_unit(x) + rng.uniform(0.0, 0.3) * _unit(hum.astype(np.float32)))
 
 
-def render(plan: Plan, turns: list[Utterance], rng: np.random.Generator):
-    """The microphone's signal (float32) and the labels (samples, talker) of every utterance."""
+def render(plan: Plan, turns: list[Utterance], rng: np.random.Generator, seed: int):
+    """The microphone's signal (float32) and the labels (start, end samples, talker, text) of
+    every utterance."""
     total = int(plan.seconds * RATE)
     sources = [t.position for t in plan.talkers] + [tuple(e["position"]) for e in plan.noises]
-    responses = room_responses(plan, sources)
+    responses = room_responses(plan, sources, seed)
     speech = np.zeros(total, np.float64)
     labels = []
     for u in turns:
@@ -371,9 +376,9 @@ def render(plan: Plan, turns: list[Utterance], rng: np.random.Generator):
         wet = fftconvolve(u.dry * 10 ** (talker.gain_db / 20), responses[u.talker])
         stop = min(total, u.start + len(wet))
         speech[u.start : stop] += wet[: stop - u.start]
-        labels += [(u.start + a, u.start + b, u.talker) for a, b in u.labels]
+        labels += [(u.start + a, u.start + b, u.talker, u.text) for a, b in u.labels]
     mask = np.zeros(total, bool)
-    for a, b, _ in labels:
+    for a, b, *_ in labels:
         mask[a:b] = True
     level = np.sqrt(np.mean(speech[mask] ** 2)) if mask.any() else 1.0
     speech /= level  # speech at unit RMS while it is labelled
@@ -399,15 +404,16 @@ def render(plan: Plan, turns: list[Utterance], rng: np.random.Generator):
 
 def make_meeting(
     seconds: float, seed: int, real: Path | None = REALSET, dense: bool = False
-) -> tuple[np.ndarray, list[tuple[int, int, int]], Plan]:
-    """One meeting of about `seconds`: samples, labels (start, end samples, talker), the plan."""
+) -> tuple[np.ndarray, list[tuple[int, int, int, str]], Plan]:
+    """One meeting of about `seconds`: samples, labels (start, end samples, talker, text), the
+    plan."""
     rng = np.random.default_rng(seed)
     plan = draw_room(rng, int(rng.integers(3, 6)))
     plan.seconds = seconds
     with tempfile.TemporaryDirectory() as tmp:
         turns = draw_turns(plan, rng, Path(tmp), real, dense)
     plan.noises = draw_noises(plan, rng)
-    samples, labels = render(plan, turns, rng)
+    samples, labels = render(plan, turns, rng, seed)
     return samples, labels, plan
 
 
@@ -417,7 +423,7 @@ def write(folder: Path, name: str, samples: np.ndarray, labels, plan: Plan) -> P
     sf.write(wav, samples, RATE, subtype="PCM_16")
     lines = [
         f"SPEAKER {name} 1 {a / RATE:.3f} {(b - a) / RATE:.3f} <NA> <NA> talker{who} <NA> <NA>\n"
-        for a, b, who in sorted(labels)
+        for a, b, who, _ in sorted(labels)
     ]
     wav.with_suffix(".rttm").write_text("".join(lines))
     document = {**asdict(plan), "talkers": [asdict(t) for t in plan.talkers]}
