@@ -82,17 +82,20 @@ def group_wavs_of(group: str, shared: Path = SHARED) -> list[Path]:
 
 
 def cached_scores(wav: Path, engine: str) -> np.ndarray:
-    """The engine's speech scores of a recording (FSMN INT8), computed once."""
+    """The engine's speech scores of a recording (FSMN INT8) as the precise profile reads
+    them, computed once."""
     if engine == "fusion":  # what FusionStream gives: the mean, then one engine's extra frames
         fsmn, silero = cached_scores(wav, "fsmn"), cached_scores(wav, "silero")
         both = min(len(fsmn), len(silero))
         rest = fsmn[both:] if len(fsmn) > both else silero[both:]
         return np.concatenate([combine(fsmn[:both], silero[:both]), rest]).astype(np.float32)
-    cached = CACHE / f"{engine}-int8" / f"{wav.stem}.npy"
+    # the precise profile's scores (FSMN primed, engines.base.Primed), as tune_precise.py
+    cached = CACHE / f"{engine}-int8-primed" / f"{wav.stem}.npy"
     if not cached.exists():
         vad = _vad(engine)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cached, vad.process_file(wav, keep_scores=True).speech_scores)
+        result = vad.process_file(wav, keep_scores=True, profile="precise")
+        np.save(cached, result.speech_scores)
     return np.load(cached)
 
 

@@ -406,7 +406,7 @@ class PreciseDecision:
     def _keep(self, start: int, end: int, whole: bool) -> None:
         """Step 4: a final piece, its edges trimmed where the energy is back at the floor; a
         `whole` run (not a piece of one cut for length) trimmed below the minimum is dropped."""
-        if self.energy_floor is not None:
+        if self.energy_floor is not None and (self.trim_start or self.trim_end):
             loud = self.energy[start - self.scores_from : end - self.scores_from]
             loud = loud >= self.o.trim_db
             start, end = trimmed(loud, start, end, self.trim_start, self.trim_end)
