@@ -74,17 +74,17 @@ class PreciseOptions:
         metadata={"help": "speech goes on until a frame scores below this (+ floor term)"},
     )
     min_speech_ms: int = field(
-        default=200, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
+        default=100, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
     )
     min_silence_ms: int = field(default=100, metadata={"help": "shorter pauses are bridged"})
     pad_ms: int = field(
-        default=0, metadata={"help": "added on each side, within the file and the gap"}
+        default=30, metadata={"help": "added on each side, within the file and the gap"}
     )
     max_single_segment_time: int = field(
         default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
     )
     floor_weight: float = field(
-        default=0.25, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
+        default=0.0, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
     )
     floor_quantile: float = field(
         default=25.0, metadata={"help": "noise floor: this percentile of the window's scores"}
@@ -112,7 +112,7 @@ class PreciseOptions:
         metadata={"help": "longer pauses up to this are bridged where sound goes on (0: off)"},
     )
     bridge_db: float = field(
-        default=6.0,
+        default=8.0,
         metadata={"help": "a pause is bridged if its mean energy is this (dB) above the floor"},
     )
 
@@ -441,20 +441,17 @@ ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fsmn": {},
     "silero": {
         "enter_threshold": 0.3,
-        "leave_threshold": 0.3,
-        "min_speech_ms": 100,
+        "leave_threshold": 0.2,
         "pad_ms": 50,
         "trim_db": 4.0,
         "trim_end_ms": 300,
         "bridge_ms": 2000,
-        "bridge_db": 4.0,
+        "bridge_db": 6.0,
     },
     "fusion": {
         "enter_threshold": 0.3,
         "leave_threshold": 0.3,
-        "min_silence_ms": 200,
-        "pad_ms": 30,
-        "floor_weight": 0.5,
+        "min_speech_ms": 200,
         "trim_db": 4.0,
         "trim_end_ms": 300,
         "bridge_ms": 2000,
