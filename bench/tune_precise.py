@@ -87,11 +87,13 @@ def recordings(shared: Path, precision: str, engine: str = "fsmn") -> list[Recor
     for group, (folder, patterns) in GROUPS.items():
         for pattern in patterns:
             for wav in sorted((shared / folder).glob(pattern)):
-                cached = CACHE / f"{engine}-{precision}" / f"{wav.stem}.npy"
+                # the precise profile's scores: FSMN primed (engines.base.Primed)
+                cached = CACHE / f"{engine}-{precision}-primed" / f"{wav.stem}.npy"
                 if not cached.exists():
                     vad = vad or Vad.load(precision=precision, engine=engine)
                     cached.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(cached, vad.process_file(wav, keep_scores=True).speech_scores)
+                    result = vad.process_file(wav, keep_scores=True, profile="precise")
+                    np.save(cached, result.speech_scores)
                 reference = read_rttm(wav.with_suffix(".rttm"))
                 scores = np.load(cached)
                 energy = energies(wav, len(scores))

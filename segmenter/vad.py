@@ -55,7 +55,9 @@ class VadStream:
         sil_pdf_ids = getattr(options, "sil_pdf_ids", None)
         engine = vad.engine
         self.frames = frame_stream(
-            engine.score_stream(sil_pdf_ids) if sil_pdf_ids else engine.score_stream(),
+            engine.score_stream(sil_pdf_ids)
+            if sil_pdf_ids
+            else engine.score_stream(primed=self.profile.primed),
             energy=self.profile.energy,
         )
         self.scores: list[np.ndarray] | None = [] if keep_scores else None

@@ -5,12 +5,15 @@ import dataclasses
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from segmenter.engines.base import SILENT_DB, Frames, frame_energy, frame_stream
 from segmenter.profiles import PROFILES, get_profile
 from segmenter.profiles.base import ProfileError
 from segmenter.profiles.precise import NoiseFloor, PreciseDecision, PreciseOptions
 from segmenter.settings import PRECISE_KEYS, PROFILE_NAMES, SettingError
+
+from .conftest import REPO
 
 BARE = PreciseOptions(
     0.5,
@@ -57,21 +60,24 @@ def floored(values, weight, quantile, window_ms):
 
 
 def trim(pieces, energy, o: PreciseOptions):
-    """Step 4, frame by frame: each edge moves inward while its frame is not loud enough."""
+    """Step 4, frame by frame: each edge moves inward while its frame is not loud enough; a
+    whole run (not a piece of a cut one) left shorter than min_speech_ms is dropped."""
     trimming = o.trim_start_ms or o.trim_end_ms
     if energy is None or not trimming:
-        return pieces
+        return [(start, end) for start, end, _ in pieces]
     above = floored(np.asarray(energy, np.float32), 1.0, o.trim_quantile, o.floor_window_ms)
     loud = above >= o.trim_db
     out = []
-    for start, end in pieces:
+    for start, end, whole in pieces:
+        if not loud[start:end].any():  # no sound at all
+            continue
         moved = 0
         while start < end and moved < round(o.trim_start_ms / 10) and not loud[start]:
             start, moved = start + 1, moved + 1
         moved = 0
         while end > start and moved < round(o.trim_end_ms / 10) and not loud[end - 1]:
             end, moved = end - 1, moved + 1
-        if end > start:
+        if end > start and (not whole or end - start >= round(o.min_speech_ms / 10)):
             out.append((start, end))
     return out
 
@@ -100,13 +106,14 @@ def reference(scores, o: PreciseOptions, energy=None):
     for start, end in bridged:
         if end - start < round(o.min_speech_ms / 10):
             continue
+        whole = end - start <= longest
         while end - start > longest:
             first = start + longest // 2
             cut = first + int(np.argmin(scores[first : start + longest]))
-            pieces.append((start, cut))
+            pieces.append((start, cut, False))
             start = cut + 1
         if end > start:
-            pieces.append((start, end))
+            pieces.append((start, end, whole))
     pieces = trim(pieces, energy, o)
     out, last_end = [], -1
     for i, (start, end) in enumerate(pieces):
@@ -221,8 +228,97 @@ def test_edges_are_trimmed_where_the_energy_is_back_at_the_floor():
     assert decide(scores, options, energy=energy) == [(1100, 1800)]
     assert decide(scores, options.with_overrides(trim_end_ms=100), energy=energy) == [(1100, 1900)]
     assert decide(scores, options) == [(1000, 2000)]  # no energies: nothing trimmed
-    quiet = np.full(300, -60.0)  # scores with no sound at all under them: trimmed away
+    quiet = np.full(300, -60.0)  # scores with no sound at all under them: dropped, however
     assert decide(scores, options.with_overrides(trim_start_ms=1000), energy=quiet) == []
+    assert decide(scores, options, energy=quiet) == []  # little the trim may take
+
+
+def test_a_run_the_trim_leaves_shorter_than_the_minimum_is_dropped():
+    scores = [0.0] * 100 + [0.9] * 20 + [0.0] * 100  # 200 ms, over the 100 ms minimum
+    energy = np.full(220, -60.0)
+    energy[112:114] = -20.0  # but only 20 ms of it is louder than the floor
+    options = BARE.with_overrides(min_speech_ms=100, trim_db=3.0, trim_start_ms=100)
+    assert decide(scores, options.with_overrides(trim_end_ms=200), energy=energy) == []
+    assert decide(scores, options.with_overrides(min_speech_ms=20, trim_end_ms=200), energy=energy)
+    kept = options.with_overrides(trim_end_ms=0)  # the start moves 100 ms: 100 ms are left
+    assert decide(scores, kept, energy=energy) == [(1100, 1200)]
+    cut = dataclasses.replace(options, max_single_segment_time=150, trim_end_ms=200)
+    energy[100:112] = -20.0  # a run cut for length keeps its short pieces
+    assert decide(scores, cut, energy=energy) == [(1000, 1070), (1080, 1140)]
+
+
+def noise(colour: str, seconds: float, dbfs: float, seed: int) -> np.ndarray:
+    """Gaussian noise, white, pink (power 1/f) or brown (1/f^2), at `dbfs` RMS."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 16000)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.maximum(np.arange(len(spectrum)), 1.0)
+    spectrum /= {"white": 1.0, "pink": np.sqrt(f), "brown": f}[colour]
+    x = np.fft.irfft(spectrum, n)
+    return (x / np.sqrt(np.mean(x**2)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def engines() -> dict:
+    return {}
+
+
+@pytest.mark.parametrize(
+    "engine, profile",
+    [("fsmn", "funasr"), ("fsmn", "precise"), ("silero", "precise"), ("fusion", "precise")],
+)
+def test_a_minute_of_noise_makes_no_segment(engines, engine, profile):
+    """Every engine with every profile it runs (funasr reads FSMN's frames alone): white, pink
+    and brown noise from -70 to -30 dBFS, fed in the reader's 10 s blocks, is no speech (the
+    precise profile on FSMN once found [0.1, 0.31] s in white noise at -55 dBFS)."""
+    if engine != "fsmn":
+        pytest.importorskip("silero_vad", reason="the silero extra is not installed")
+    from segmenter.vad import Vad
+
+    if engine not in engines:
+        engines[engine] = Vad.load(engine=engine)
+    vad = engines[engine]
+    for seed, (colour, level) in enumerate(
+        (c, level) for c in ("white", "pink", "brown") for level in (-70, -60, -55, -50, -40, -30)
+    ):
+        x = noise(colour, 60, level, seed)
+        stream = vad.stream(profile=profile)
+        found = [s for i in range(0, len(x), 160_000) for s in stream.feed(x[i : i + 160_000])]
+        found += stream.finish()
+        assert found == [], f"{colour} noise at {level} dBFS: {found}"
+
+
+def scored(stream, audio: np.ndarray, block: int) -> np.ndarray:
+    """A score stream's scores of `audio` fed in blocks of `block` samples, then finished."""
+    out = [stream.feed(audio[i : i + block]) for i in range(0, len(audio), block)]
+    return np.concatenate([*out, stream.finish()])
+
+
+def test_a_primed_fsmn_stream_forgets_its_zero_start_whatever_the_blocks():
+    """The mirrored first second fills FSMN's memory: the scores are those after a longer
+    mirrored past (to INT8's rounding), not the zero start's, frame for frame, in any blocks."""
+    from segmenter.engines.base import PRIME_SAMPLES
+    from segmenter.vad import Vad
+
+    engine = Vad.load().engine
+    audio = np.r_[
+        noise("pink", 3, -45, 1),
+        sf.read(REPO / "tests/data/golden/dev00_clean.flac", dtype="float32")[0][:48_000],
+    ]
+    plain = scored(engine.score_stream(), audio, 16_000)
+    primed = scored(engine.score_stream(primed=True), audio, 16_000)
+    past = np.r_[audio[: 3 * PRIME_SAMPLES][::-1], audio]  # three seconds of mirrored past
+    longer = scored(engine.score_stream(), past, 16_000)[3 * PRIME_SAMPLES // 160 :]
+    assert len(primed) == len(plain) == len(longer)
+    assert np.abs(primed - longer).max() < 0.03  # INT8 kernels round the two pasts apart
+    assert plain[:80].max() > 0.45 > primed[:80].max()  # the zero start scores noise as speech
+    for block in (1, 159, 4_000, PRIME_SAMPLES + 1, len(audio)):
+        stream = engine.score_stream(primed=True)
+        assert np.array_equal(scored(stream, audio, block), primed)
+    for n in (0, 100, 160, 4_800, PRIME_SAMPLES - 1):  # shorter than the prefix: all of it
+        short = audio[:n]
+        got = scored(engine.score_stream(primed=True), short, 1_000)
+        assert len(got) == len(scored(engine.score_stream(), short, 1_000))
 
 
 def test_energies_ride_with_the_frames_of_any_engine_whatever_the_blocks():

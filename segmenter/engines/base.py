@@ -20,6 +20,11 @@ import numpy as np
 FRAME_MS = 10
 FRAME_SAMPLES = 160  # at 16 kHz
 SILENT_DB = -100.0  # the energy of a frame past the end of the audio
+# A primed stream's network first hears the recording's first second reversed: longer than the
+# FSMN network's memory (4 layers x 19 past frames, plus the LFR and fbank windows: 0.81 s),
+# after which its scores no longer depend on its zero start (tests/test_precise.py checks it).
+PRIME_MS = 1000
+PRIME_SAMPLES = PRIME_MS // FRAME_MS * FRAME_SAMPLES
 
 
 class ScoreStream(Protocol):
@@ -39,8 +44,9 @@ class Engine(Protocol):
 
     name: str
 
-    def score_stream(self) -> ScoreStream:
-        """A fresh per-recording stream (its state starts empty)."""
+    def score_stream(self, primed: bool = False) -> ScoreStream:
+        """A fresh per-recording stream (its state starts empty; `primed`: with a past, where
+        the engine's zero start is misread, see `Primed`)."""
         ...
 
 
@@ -81,6 +87,57 @@ class ScoresOnly:
     def finish_frames(self) -> Frames:
         """The last scores."""
         return Frames(self.stream.finish(), self.samples)
+
+
+class Primed:
+    """A score stream whose network starts with a past: the recording's first `PRIME_MS` (or
+    all of it, if shorter) reversed, scored and thrown away, then the recording itself.
+
+    A network's memory starts at zero. FSMN reads that as the CMVN mean, an average of speech
+    and silence: for its first 0.8 s it scores any sound, noise at any level included, about
+    0.5-0.6 (white noise 0.15-0.2 once it has heard a second of it), which makes a short
+    segment at the start of a recording that has no speech there. After the mirrored start it
+    has heard the same kind of sound as the recording begins with, so a start in noise scores as
+    noise and a start in speech as speech. The prefix is a whole number of frames, so the
+    recording's frame i is still the 10 ms from sample 160 i (the prefix's frames are dropped);
+    the stream holds at most the first `PRIME_MS` of samples, and its output does not depend on
+    the block sizes. FunASR's decision, exact only from the zero start, is never primed.
+    """
+
+    def __init__(self, stream: ScoreStream):
+        self.stream = stream
+        self.head: np.ndarray | None = np.zeros(0, np.float32)  # None once primed
+        self.skip = 0  # prefix frames still to drop
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """Scores of the recording's frames this block completed (none before its first
+        second is in)."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        if self.head is None:
+            return self._own(self.stream.feed(samples))
+        self.head = np.concatenate([self.head, samples])
+        if len(self.head) < PRIME_SAMPLES:
+            return np.zeros(0, np.float32)
+        return self._prime()
+
+    def finish(self) -> np.ndarray:
+        """The last scores (a recording shorter than `PRIME_MS` is primed with all of it)."""
+        first = self._prime() if self.head is not None else np.zeros(0, np.float32)
+        return np.concatenate([first, self._own(self.stream.finish())])
+
+    def _prime(self) -> np.ndarray:
+        """Feed the mirrored prefix (whole frames of the held samples), then the samples."""
+        head, self.head = self.head, None
+        whole = min(len(head), PRIME_SAMPLES) // FRAME_SAMPLES * FRAME_SAMPLES
+        self.skip = whole // FRAME_SAMPLES
+        prefix = self._own(self.stream.feed(head[:whole][::-1].copy()))
+        return np.concatenate([prefix, self._own(self.stream.feed(head))])
+
+    def _own(self, scores: np.ndarray) -> np.ndarray:
+        """These scores less the prefix's frames still to drop."""
+        drop = min(self.skip, len(scores))
+        self.skip -= drop
+        return np.asarray(scores[drop:], np.float32)
 
 
 def frame_energy(samples: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Frames
+from .base import Frames, Primed
 from .fsmn_features import FeatureStream, FrontendConfig
 
 # feature batch (T, dim) -> silence posteriors (T, len(sil_pdf_ids)); carries the FSMN memory
@@ -42,9 +42,13 @@ class FsmnEngine:
         self.frontend, self.cmvn = frontend, cmvn
         self.network, self.sil_pdf_ids = network, sil_pdf_ids
 
-    def score_stream(self, sil_pdf_ids: tuple[int, ...] | None = None) -> FsmnStream:
-        """A fresh per-recording stream (empty front end, zero FSMN memory)."""
-        return FsmnStream(self, sil_pdf_ids or self.sil_pdf_ids)
+    def score_stream(
+        self, sil_pdf_ids: tuple[int, ...] | None = None, primed: bool = False
+    ) -> FsmnStream | Primed:
+        """A fresh per-recording stream (empty front end, zero FSMN memory; `primed`: the
+        memory filled by the recording's mirrored first second, scores alone, see `Primed`)."""
+        stream = FsmnStream(self, sil_pdf_ids or self.sil_pdf_ids)
+        return Primed(stream) if primed else stream
 
 
 class FsmnStream:

@@ -43,9 +43,9 @@ class FusionEngine:
     silero: object  # SileroEngine
     name: str = field(default="fusion", init=False)
 
-    def score_stream(self) -> FusionStream:
-        """A fresh stream of each engine, joined."""
-        return FusionStream(self.fsmn.score_stream(), self.silero.score_stream())
+    def score_stream(self, primed: bool = False) -> FusionStream:
+        """A fresh stream of each engine, joined (`primed`: FSMN's, see `Primed`)."""
+        return FusionStream(self.fsmn.score_stream(primed=primed), self.silero.score_stream())
 
 
 class FusionStream:

@@ -56,6 +56,10 @@ class Profile:
     decision: Callable[[Any, Engine], Decision]
     engines: tuple[str, ...] | None = None  # engines whose frames it reads; None: any engine
     energy: bool = False  # whether it reads each frame's energy (Frames.energy_db)
+    # whether the engine's network starts with the recording's mirrored first second as its
+    # past, where its zero start is misread (engines.base.Primed); FunASR's exact decision
+    # needs the zero start
+    primed: bool = False
     summary: str = ""
 
     def reads(self, engine: str) -> bool:

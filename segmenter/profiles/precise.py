@@ -13,13 +13,20 @@ Offline, it is these steps on the 10 ms frames, each defined on the whole record
 4. each piece's edges move inward past frames whose energy is less than `trim_db` above the
    energy floor (the `trim_quantile` percentile of the recent frame energies, on the noise
    floor's windows): its start to its first such louder frame, at most `trim_start_ms` later,
-   its end back to its last one, at most `trim_end_ms` earlier; a piece left empty is dropped.
+   its end back to its last one, at most `trim_end_ms` earlier; a piece with no such louder
+   frame at all is dropped, and so is one left shorter than `min_speech_ms` unless it is part
+   of a run cut in step 3.
    The networks' scores stay up for about 100 ms after speech ends (and rise a little before
    it starts): their context windows see speech that the frame itself no longer holds. The
    energy says where the sound is; it is read only near the edges the scores found, so noise
    and music between segments cannot make speech of their own;
 5. each segment is widened by `pad_ms`, never past the file's edges and never closer than one
    frame to its neighbour (a short gap is shared), so segments never touch or overlap.
+
+The scores come from an engine started with a past (`Profile.primed`; `engines.base.Primed`):
+FSMN's network, from its zero start, scored any sound about 0.5-0.6 for 0.8 s, so noise made a
+short segment at the start of a recording with no speech there; it first hears the
+recording's first second reversed.
 
 `PreciseDecision` computes exactly that while streaming: a frame is decided once the frames that
 can change it have arrived (at most `min_silence_ms` + 2 `pad_ms` later, plus up to one floor
@@ -214,7 +221,9 @@ class NoiseFloor:
 
 def trimmed(loud: np.ndarray, start: int, end: int, most_start: int, most_end: int):
     """[start, end) with its edges moved inward past frames not `loud` (loud[i]: frame
-    start + i), by at most `most_start` and `most_end` frames."""
+    start + i), by at most `most_start` and `most_end` frames; empty if no frame is loud."""
+    if not loud.any():  # no sound above the floor at all: nothing for the edges to keep
+        return start, start
     head = np.flatnonzero(loud[:most_start])
     new_start = start + (int(head[0]) if len(head) else min(most_start, end - start))
     low = max(new_start, end - most_end)
@@ -349,7 +358,7 @@ class PreciseDecision:
             first, stop = run[0] + self.longest // 2, run[0] + self.longest
             window = self.scores[first - self.scores_from : stop - self.scores_from]
             cut = first + int(np.argmin(window))
-            self._keep(run[0], cut)
+            self._keep(run[0], cut, whole=False)
             run[0], self.was_cut = cut + 1, True
             if run[1] < run[0]:
                 run[1] = run[0]
@@ -361,16 +370,17 @@ class PreciseDecision:
         self._cut(self.run[1])
         start, end = self.run
         if end > start and (self.was_cut or end - start >= self.min_speech):
-            self._keep(start, end)
+            self._keep(start, end, whole=not self.was_cut)
         self.run = None
 
-    def _keep(self, start: int, end: int) -> None:
-        """Step 4: a final piece, its edges trimmed where the energy is back at the floor."""
+    def _keep(self, start: int, end: int, whole: bool) -> None:
+        """Step 4: a final piece, its edges trimmed where the energy is back at the floor; a
+        `whole` run (not a piece of one cut for length) trimmed below the minimum is dropped."""
         if self.energy_floor is not None:
             loud = self.energy[start - self.scores_from : end - self.scores_from]
             loud = loud >= self.o.trim_db
             start, end = trimmed(loud, start, end, self.trim_start, self.trim_end)
-        if end > start:
+        if end > start and (not whole or end - start >= self.min_speech):
             self.final.append((start, end))
 
     def _hand_out(self, final: bool) -> list[Segment]:
@@ -429,4 +439,5 @@ PRECISE = Profile(
     defaults=precise_defaults,
     decision=PreciseDecision,
     energy=True,
+    primed=True,
 )
