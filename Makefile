@@ -17,7 +17,7 @@ PIP := $(BIN)/pip install -q --disable-pip-version-check
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint test-tools clean
+.PHONY: run test lint test-tools clean docs docs-serve docs-cli
 
 run: $(RUN_STAMP)
 	$(BIN)/segmenter run samples -o output --settle-seconds 0
@@ -25,7 +25,22 @@ run: $(RUN_STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 	$(BIN)/pytest -q
+
+# The docs site (mkdocs.yml, docs/): built with --strict, so a broken link, a missing anchor or a
+# page left out of the nav fails the build (and `make test`). docs-serve: http://127.0.0.1:8000/.
+# docs-cli rewrites docs/reference/cli.md from the parsers (tests/test_docs.py fails when stale).
+SITE ?= site
+export NO_MKDOCS_2_WARNING := 1  # material's banner about its successor, on every build
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir $(SITE)
+
+docs-serve: $(TEST_STAMP)
+	$(BIN)/mkdocs serve --strict
+
+docs-cli: $(TEST_STAMP)
+	$(BIN)/python docs/gen_cli.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
@@ -61,7 +76,7 @@ $(TEST_STAMP): $(RUN_STAMP) | test-tools
 	touch $@
 
 clean:
-	rm -rf $(VENV) output
+	rm -rf $(VENV) output $(SITE) dist
 
 # Opt-in, not part of `make test`: the package on arm64 under qemu-user (an arm64 Python from
 # Debian's packages, PyPI's aarch64 wheels), FP32 parity, INT8 agreement on both runtimes and a
