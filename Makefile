@@ -1,4 +1,5 @@
-# Quick start: `make run` segments samples/ into output/; `make test` runs lint and the test suite.
+# Quick start: `make run` segments samples/ into output/; `make test` runs lint, a strict build of the
+# docs site and the test suite; `make docs` builds the site, `make docs-serve` serves it.
 # One venv, two stamps: `make run` installs only what the batch needs (the package: onnxruntime,
 # no torch, no Debian package, as samples/ is read by libsndfile); `make test` adds the dev extra
 # (torch among it) and the Debian tools the tests use. Either after the other installs no more.
@@ -12,6 +13,10 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Debian tools the tests use, as COMMAND or COMMAND:PACKAGE when the package is named otherwise.
 TEST_TOOLS ?= ffmpeg sox espeak-ng chromium chromedriver:chromium-driver systemd-analyze:systemd
+# Where `make docs` and `make test` build the docs site (git-ignored); without material's banner
+# about its successor on every build.
+SITE ?= site
+export NO_MKDOCS_2_WARNING := 1
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 RUN_STAMP := $(VENV)/.installed-run
@@ -31,8 +36,6 @@ test: $(TEST_STAMP)
 # The docs site (mkdocs.yml, docs/): built with --strict, so a broken link, a missing anchor or a
 # page left out of the nav fails the build (and `make test`). docs-serve: http://127.0.0.1:8000/.
 # docs-cli rewrites docs/reference/cli.md from the parsers (tests/test_docs.py fails when stale).
-SITE ?= site
-export NO_MKDOCS_2_WARNING := 1  # material's banner about its successor, on every build
 docs: $(TEST_STAMP)
 	$(BIN)/mkdocs build --strict --site-dir $(SITE)
 

@@ -62,6 +62,7 @@ def test_the_markers_are_well_formed_and_named_blocks_are_claimed():
     assert len(names) == len(set(names)), f"a name marks more than one block: {names}"
 
 
+@pytest.mark.slow  # all pages: a minute or two
 @pytest.mark.parametrize("page", sorted(runnable_pages()))
 def test_runnable_blocks_run(page, tmp_path):
     shutil.copytree(SAMPLES, tmp_path / "samples")
