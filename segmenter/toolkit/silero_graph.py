@@ -22,14 +22,11 @@ import hashlib
 from importlib.metadata import distribution
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from ..engines.silero import GRAPH, UPSTREAM_VERSION, bundled_dir
+from .onnx_graph import conv1d_as_2d
 
 UPSTREAM_GRAPH = "silero_vad_16k_sequence.onnx"  # in silero_vad/data/
-HEIGHT = "height_axis"  # the axis a 1-D convolution's input gains to become 2-D
 
 
 def upstream_graph() -> Path:
@@ -60,53 +57,8 @@ def upstream_licence() -> str:
 def blocked_graph(path: Path) -> bytes:
     """The graph at `path` with every 1-D convolution made one onnxruntime runs blocked (NCHWc)."""
     import onnx
-    from onnx import numpy_helper
 
-    model = onnx.load(str(path))
-    graph = model.graph
-    weights = {w.name: w for w in graph.initializer}
-    graph.initializer.append(numpy_helper.from_array(np.array([2], np.int64), HEIGHT))
-    nodes = []
-    for node in graph.node:
-        nodes += _conv_2d(node, graph, weights) if node.op_type == "Conv" else [node]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return model.SerializeToString()
-
-
-def _conv_2d(node: Any, graph: Any, weights: dict[str, Any]) -> list[Any]:
-    """A 1-D Conv node as Unsqueeze, zero channel padding to a multiple of 8, 2-D Conv, Squeeze."""
-    from onnx import helper, numpy_helper
-
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    weight = numpy_helper.to_array(weights[node.input[1]])  # (out, in, kernel)
-    group = attributes.get("group", 1)
-    extra = -weight.shape[1] % 8 if weight.shape[1] > 1 and group == 1 else 0
-    weight = np.pad(weight, ((0, 0), (0, extra), (0, 0)))[:, :, None, :]
-    graph.initializer.remove(weights[node.input[1]])
-    graph.initializer.append(numpy_helper.from_array(weight, f"{node.name}/weight_2d"))
-    tall = f"{node.name}/input_2d"
-    nodes = [helper.make_node("Unsqueeze", [node.input[0], HEIGHT], [tall])]
-    if extra:
-        pads = f"{node.name}/channel_pads"
-        widths = np.array([0, 0, 0, 0, 0, extra, 0, 0], np.int64)  # begins, ends of N C H T
-        graph.initializer.append(numpy_helper.from_array(widths, pads))
-        nodes.append(helper.make_node("Pad", [tall, pads], [f"{tall}_padded"]))
-        tall = f"{tall}_padded"
-    (kernel,), (stride,) = attributes["kernel_shape"], attributes.get("strides", [1])
-    (dilation,), (before, after) = attributes.get("dilations", [1]), attributes.get("pads", [0, 0])
-    conv = helper.make_node(
-        "Conv",
-        [tall, f"{node.name}/weight_2d", *node.input[2:]],
-        [f"{node.name}/output_2d"],
-        kernel_shape=[1, kernel],
-        strides=[1, stride],
-        pads=[0, before, 0, after],
-        dilations=[1, dilation],
-        group=group,
-    )
-    squeeze = helper.make_node("Squeeze", [f"{node.name}/output_2d", HEIGHT], list(node.output))
-    return [*nodes, conv, squeeze]
+    return conv1d_as_2d(onnx.load(str(path))).SerializeToString()
 
 
 def sha256_hex(data: bytes) -> str:
