@@ -93,12 +93,19 @@ def test_shipped_graph_is_the_rewrite_of_the_one_silero_vad_ships():
     installed silero-vad's (a new silero-vad with other weights fails here: rebuild)."""
     needs_silero_vad()
     onnx = pytest.importorskip("onnx")
-    from segmenter.toolkit.silero_graph import blocked_graph, upstream_graph
+    from segmenter.toolkit.silero_graph import shipped_graph, upstream_graph
 
     ours = onnx.load_model_from_string(silero.model_path().read_bytes())
-    theirs = onnx.load_model_from_string(blocked_graph(upstream_graph()))
+    theirs = onnx.load_model_from_string(shipped_graph(upstream_graph()))
     assert ours.graph == theirs.graph
     assert len(ours.graph.node) > 20 and any(n.op_type == "LSTM" for n in ours.graph.node)
+    upstream = onnx.load(str(upstream_graph()))
+    lstm = next(n for n in upstream.graph.node if n.op_type == "LSTM")
+    kept = {w.name: w for w in ours.graph.initializer}
+    for k, name in zip("WRB", lstm.input[1:4], strict=True):  # silero-vad's LSTM, as published
+        assert kept[f"recurrent/{k}"].raw_data == next(
+            w.raw_data for w in upstream.graph.initializer if w.name == name
+        )
 
 
 def test_source_names_the_shipped_files():

@@ -6,11 +6,12 @@ partial window is zero-padded. From 6.2.2 silero-vad's package ships the same we
 "sequence" graph: the convolutional encoder, which is most of the work, runs on a batch of
 windows at once and only the LSTM steps through them, so one onnxruntime call scores every whole
 window of a block with the probabilities of silero-vad's own window-by-window loop. segmenter
-ships that graph (MIT; `models/silero-vad/`, SOURCE.md there) with its 1-D convolutions rewritten
-once, at build time (`toolkit/silero_graph.py`), as 2-D ones of height 1 with input channels
-padded to a multiple of 8, which onnxruntime runs on its blocked (NCHWc) kernels: about 3x faster
-on one core, and the probabilities stay within 1e-4 of silero-vad's own (1.4e-5 at most on the
-shared realset and devset). Neither silero-vad, torch nor onnx is needed to run it.
+ships that graph's weights (MIT; `models/silero-vad/`, SOURCE.md there) rewritten once, at build
+time (`toolkit/silero_graph.py`), as matrix products over all windows: the STFT and the four
+encoder convolutions, which onnxruntime runs slowly on images a few frames wide, become one product
+each (about 3.5x faster than the published graph on one core; the LSTM is silero-vad's), and the
+probabilities stay within 1e-4 of silero-vad's own (1.3e-5 at most on the shared realset and
+devset). Neither silero-vad, torch nor onnx is needed to run it.
 
 Frame i (10 ms, samples [160 i, 160 i + 160)) takes the probability of the window holding its
 centre, sample 160 i + 80: window (160 i + 80) // 512. A frame is given out once it is whole and
