@@ -77,6 +77,20 @@ def mel_matrix(cfg: FrontendConfig, fft_size: int) -> np.ndarray:
     return matrix
 
 
+def strided_rows(array: np.ndarray, start: int, count: int, width: int, step: int) -> np.ndarray:
+    """Rows i = array[start + i * step : start + i * step + width] of a contiguous 1-D array, as a
+    read-only view (numpy's sliding_window_view, without its ~50 us of checks per call)."""
+    assert array.flags.c_contiguous and start + (count - 1) * step + width <= len(array)
+    size = array.itemsize
+    rows = (
+        np.ndarray((count, width), array.dtype, array, start * size, (step * size, size))
+        if count
+        else np.zeros((0, width), array.dtype)
+    )
+    rows.flags.writeable = False
+    return rows
+
+
 CHUNK_FRAMES = 128  # frames per pass of the fbank: its buffers (~1 MB) stay near the core
 MEL_BLOCKS = 8  # the mel projection in this many dense pieces (see `mel_blocks`)
 
@@ -155,12 +169,11 @@ class Fbank:
         np.subtract(signal[1:], emphasis[1:], out=emphasis[1:])
         block = self._block
         blocks = signal.reshape(-1, block).sum(axis=1)
-        sums = np.lib.stride_tricks.sliding_window_view(blocks, length // block)[:: shift // block]
-        means = sums.sum(axis=1) / length
+        means = strided_rows(blocks, 0, count, length // block, shift // block).sum(axis=1) / length
         starts = np.arange(0, count * shift, shift)
         x = self._padded[:count]
-        body = np.lib.stride_tricks.sliding_window_view(emphasis[1:], length - 1)[::shift]
-        np.subtract(body[:count], (0.03 * means)[:, None], out=x[:, 1:length])
+        body = strided_rows(emphasis, 1, count, length - 1, shift)
+        np.subtract(body, (0.03 * means)[:, None], out=x[:, 1:length])
         x[:, 1:length] *= self.window[1:]
         x[:, 0] = self.window[0] * (1.0 - 0.97) * (signal[starts] - means)
         spectrum = np.fft.rfft(x, axis=1, out=self._spectrum[:count])
@@ -220,10 +233,7 @@ class FeatureStream:
     def _frames(self, n: int) -> np.ndarray:
         """The next n raw frames (a strided view, no copy)."""
         cfg = self.cfg
-        if n == 0:
-            return np.zeros((0, cfg.frame_samples), np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(self._samples, cfg.frame_samples)
-        return windows[: n * cfg.shift_samples : cfg.shift_samples]
+        return strided_rows(self._samples, 0, n, cfg.frame_samples, cfg.shift_samples)
 
     def _frame(self, n: int, final: bool) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg
@@ -240,9 +250,8 @@ class FeatureStream:
         if final:  # file end: repeat the last frame
             rows = np.concatenate([rows, np.repeat(rows[-1:], c, axis=0)])
         count = len(rows) - 2 * c
-        stacked = np.lib.stride_tricks.sliding_window_view(rows, (cfg.lfr_m, cfg.n_mels))
-        feats = stacked[:count, 0].reshape(count, cfg.lfr_m * cfg.n_mels)  # overlapping view
-        feats = feats + self.cmvn[0]
+        width = cfg.lfr_m * cfg.n_mels  # row t: fbank rows t .. t + lfr_m - 1, side by side
+        feats = strided_rows(rows.reshape(-1), 0, count, width, cfg.n_mels) + self.cmvn[0]
         feats *= self.cmvn[1]
         self._history = rows[count:]
         self._pending_db = db[count:]
