@@ -83,7 +83,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         help="fsmn (default): FunASR's FSMN-VAD; silero: silero-vad's model on onnxruntime"
-        " (the silero extra); fusion: both, scores combined. silero and fusion"
+        " (bundled, no extra); fusion: both, scores combined. silero and fusion"
         " imply --profile precise, with precise defaults tuned for each engine",
     )
     parser.add_argument(
