@@ -99,9 +99,164 @@ def check_intact(db: sqlite3.Connection, path: Path, existed: bool = True) -> No
         raise ManifestDamaged(path, problems[0])
 
 
+# -- schema versions: PRAGMA user_version --------------------------------------------------------
+#
+# SCHEMA is the table this code writes, version SCHEMA_VERSION. A manifest of an older version is
+# brought up to it on open by MIGRATIONS, one step per version (a step gets the connection inside
+# the open's transaction; to add a column: bump SCHEMA_VERSION, add the column to SCHEMA, and add
+# the step `lambda db: db.execute("ALTER TABLE files ADD COLUMN ...")` under the old version).
+# A newer manifest is refused, never written; `status` and `report` read an older one as it is.
+
+SCHEMA_VERSION = 1
+UNWRITABLE = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def _from_unversioned(db: sqlite3.Connection) -> None:
+    """Version 0, the manifests written before versions, has version 1's table as it is."""
+
+
+MIGRATIONS = {0: _from_unversioned}  # version N -> the step that makes it N + 1
+
+
+class ManifestNewer(Exception):
+    """A manifest written by a newer segmenter: refused, not written to."""
+
+    def __init__(self, path: Path, version: int):
+        super().__init__(
+            f"{path} has schema version {version}, newer than this segmenter's"
+            f" ({SCHEMA_VERSION}): run the segmenter that wrote it (or a newer one), or another"
+            " OUT"
+        )
+
+
+class ManifestUnwritable(Exception):
+    """OUT/manifest.sqlite (or its folder, where SQLite keeps its log) cannot be written."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(
+            f"{path} cannot be written ({reason}): give this user write access to it and to"
+            f" {path.parent} (its log goes beside it), or run into another OUT; `segmenter"
+            f" status {path.parent}` still reads it"
+        )
+
+
+def upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Make a new manifest, or bring an older one to SCHEMA_VERSION, in one transaction; a
+    newer one is refused, one whose table lacks what this code writes is damaged."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = check_version(db, path)
+        if not _has_table(db):
+            db.execute(SCHEMA)
+        else:
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](db)
+        check_columns(db, path)
+        # written every time: the first write of the run, so an unwritable manifest (a read-only
+        # file, which SQLite opens read-only without a word) says so here, not mid-run
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def check_version(db: sqlite3.Connection, path: Path) -> int:
+    """The manifest's schema version; ManifestNewer if this code does not know it."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ManifestNewer(path, version)
+    return version
+
+
+def _schema_columns() -> tuple[str, ...]:
+    """The columns of SCHEMA's table, read from SQLite itself (SCHEMA is their one source)."""
+    with sqlite3.connect(":memory:") as db:
+        db.execute(SCHEMA)
+        return tuple(row[1] for row in db.execute("PRAGMA table_info(files)"))
+
+
+COLUMNS = _schema_columns()
+
+
+def check_columns(db: sqlite3.Connection, path: Path) -> None:
+    """ManifestDamaged unless the table has every column this code reads and writes, and no
+    other that a row cannot be written without (NOT NULL with no default): a column renamed,
+    dropped or added by hand would otherwise fail every query with a traceback."""
+    if not _has_table(db):
+        return
+    found = {row[1]: row for row in db.execute("PRAGMA table_info(files)")}
+    missing = [name for name in COLUMNS if name not in found]
+    if missing:
+        raise ManifestDamaged(path, f"its files table lacks the column(s) {', '.join(missing)}")
+    required = [
+        name
+        for name, row in found.items()
+        if name not in COLUMNS and row["notnull"] and row["dflt_value"] is None
+    ]
+    if required:
+        raise ManifestDamaged(
+            path, f"its files table has column(s) {', '.join(required)} this segmenter cannot fill"
+        )
+
+
 def _has_table(db: sqlite3.Connection) -> bool:
     """Whether the manifest's table of files is there."""
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone() is not None
+
+
+class NamesConnection(sqlite3.Connection):
+    """A connection that stores any name a filesystem holds.
+
+    A name that is not valid UTF-8 reaches Python as a str with surrogate escapes (os.fsdecode),
+    which sqlite3 refuses to bind: such a str goes in as the BLOB of its bytes instead, and
+    comes out as the same str (`_row`). Valid names stay TEXT, as they always were, so a name
+    is always stored one way and compares equal to itself in joins and lookups.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _bindable(parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        return super().executemany(sql, (_bindable(p) for p in parameters))
+
+
+def _bindable(parameters: Any) -> Any:
+    """Query parameters with surrogate-escaped names as the bytes they stand for."""
+    if isinstance(parameters, dict):
+        return {key: _name_value(value) for key, value in parameters.items()}
+    return tuple(_name_value(value) for value in parameters)
+
+
+def _name_value(value: Any) -> Any:
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")
+    return value
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple) -> sqlite3.Row:
+    """A row by name, its BLOB names back as the str (with surrogate escapes) they came from."""
+    if any(isinstance(value, bytes) for value in values):
+        values = tuple(
+            v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v for v in values
+        )
+    return sqlite3.Row(cursor, values)
+
+
+def _text(data: bytes) -> str:
+    """TEXT as str; bytes that are not UTF-8 (written by another program) escaped, not fatal."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def connect(target: str | Path, **options: Any) -> sqlite3.Connection:
+    """A manifest connection: any name storable, rows by name."""
+    db = sqlite3.connect(target, factory=NamesConnection, **options)
+    db.row_factory = _row
+    db.text_factory = _text
+    return db
 
 
 def now() -> str:
@@ -167,14 +322,22 @@ class Manifest:
         path = out / "manifest.sqlite"
         existed = path.exists()
         # shared with the thread joblib's Dask backend dispatches from, which reads the plan
-        db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        db.row_factory = sqlite3.Row
+        db = connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         check_intact(db, path, existed)
-        # WAL, and FULL: each commit syncs the log, so a power cut never takes back a `done`
-        # (NORMAL could); commits are grouped, so the sync is paid a few times a second
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute(SCHEMA)
+        try:
+            # WAL, and FULL: each commit syncs the log, so a power cut never takes back a
+            # `done` (NORMAL could); commits are grouped, so the sync is paid a few times a second
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            upgrade(db, path)
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if exc.sqlite_errorcode & 0xFF in UNWRITABLE:
+                raise ManifestUnwritable(path, str(exc)) from None
+            raise
+        except (ManifestDamaged, ManifestNewer):
+            db.close()
+            raise
         return cls(db, path)
 
     @classmethod
@@ -192,7 +355,7 @@ class Manifest:
         uri = path.absolute().as_uri()
         db = None
         if path.with_name(path.name + "-wal").exists():
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+            db = connect(f"{uri}?mode=ro", uri=True, timeout=30)
             try:
                 db.execute("SELECT COUNT(*) FROM files").fetchone()
             except sqlite3.OperationalError:
@@ -200,9 +363,14 @@ class Manifest:
                 db = None
             except sqlite3.DatabaseError:
                 pass  # damaged: check_intact says so below
-        db = db or sqlite3.connect(f"{uri}?immutable=1", uri=True)
-        db.row_factory = sqlite3.Row
+        db = db or connect(f"{uri}?immutable=1", uri=True)
         check_intact(db, path)
+        try:
+            check_version(db, path)
+            check_columns(db, path)
+        except (ManifestDamaged, ManifestNewer):
+            db.close()
+            raise
         return cls(db, path)
 
     def close(self) -> None:
@@ -327,6 +495,22 @@ class Manifest:
             f"SELECT r.rel, f.path, r.error {joined} ORDER BY r.rel LIMIT ?", (limit,)
         )
         return count, [tuple(row) for row in rows]
+
+    def found_matching(self, pattern: str) -> list[str]:
+        """This run's recordings whose name matches a GLOB `pattern` (layout checks)."""
+        query = "SELECT rel FROM found WHERE rel GLOB ? ORDER BY rel"
+        return [row[0] for row in self.db.execute(query, (pattern,))]
+
+    def found_todo(self, rel: str) -> bool | None:
+        """Whether this run's plan has `rel` to do; None if the run did not find it."""
+        row = self.db.execute("SELECT todo FROM found WHERE rel = ?", (rel,)).fetchone()
+        return None if row is None else bool(row[0])
+
+    def set_aside(self, rel: str, reason: str) -> None:
+        """Fail a recording of the plan before it is handed out, saying why."""
+        with self.transaction():
+            self.failed(rel, reason)
+            self.db.execute("UPDATE found SET todo = 0 WHERE rel = ?", (rel,))
 
     def _upsert_pending(self, src: Source, fp: str | None, config: str) -> None:
         self.db.execute(
