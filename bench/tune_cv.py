@@ -59,7 +59,7 @@ SHARED_GROUPS = {
     "meeting": ("realset", ("ami_*.wav", "pyannote_*.wav")),
 }
 GROUPS = (*SHARED_GROUPS, *FAR_GROUPS)
-MEETINGS = ("meeting", *FAR_GROUPS)  # held to the recall floor
+MEETINGS = ("meeting", *FAR_GROUPS)  # held to the recall floor (every generated group is a meeting)
 PEERS = ("funasr", "silero_vad", "ten_vad")
 GRID = {
     "enter_threshold": (0.3, 0.4, 0.5),
