@@ -139,9 +139,9 @@ def decide_on(rec: Recording, options: PreciseOptions) -> list[tuple[float, floa
     """`decide`, the score and energy floors taken from the cache."""
     o, decision = options, PreciseDecision(options)
     scores, energy = rec.scores, None
-    if decision.floor is not None:
+    if decision.score_floor is not None:
         scores = floored(rec, "scores", o.floor_weight, o.floor_quantile, o.floor_window_ms)
-        decision.floor = Given()
+        decision.score_floor = Given()
     if decision.energy_floor is not None:
         energy = floored(rec, "energy", 1.0, o.trim_quantile, o.floor_window_ms)
         decision.energy_floor = Given()

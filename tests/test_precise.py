@@ -389,7 +389,9 @@ def test_memory_stays_bounded_on_an_hour_of_speech_and_pauses():
     decision, held, found = PreciseDecision(options), 0, []
     for at in range(0, len(scores), 1000):
         found += decision.push(Frames(scores[at : at + 1000], at + 1000))
-        held = max(held, len(decision.scores), len(decision.floor.scores), len(decision.final))
+        held = max(
+            held, len(decision.held_scores), len(decision.score_floor.scores), len(decision.pieces)
+        )
     found += decision.finish()
     assert held <= 3000 + 1000 + 100  # one floor window, one block, one step
     assert max(s.end - s.start for s in found) <= 30000 and len(found) > 1000

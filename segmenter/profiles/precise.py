@@ -253,36 +253,46 @@ def frames_of(ms: int) -> int:
     return round(ms / FRAME_MS)
 
 
+@dataclass
+class Run:
+    """A stretch of speech not yet final: frames [start, end), pauses bridged into it."""
+
+    start: int
+    end: int
+    going: bool = True  # its last raw run is still going: `end` is not known yet
+    was_cut: bool = False  # cut for length: what is left is kept however short
+
+
 class PreciseDecision:
-    """Streams the steps of the module docstring over one recording's frames."""
+    """Streams the steps of the module docstring over one recording's frames.
+
+    Frames are counted from the recording's start. The scores and energies of frames from
+    `held_from` on are held (those of the open run, or of none), and a piece of speech waits in
+    `pieces` until its neighbours are known, so its padding can be shared."""
 
     def __init__(self, options: PreciseOptions, engine: Engine | None = None):
-        self.o = options
-        self.min_speech = frames_of(options.min_speech_ms)
+        self.options = options
+        self.min_speech = frames_of(options.min_speech_ms)  # these four in frames
         self.min_silence = frames_of(options.min_silence_ms)
         self.pad = frames_of(options.pad_ms)
-        self.longest = options.max_single_segment_time // FRAME_MS - 2 * self.pad
-        self.t = 0  # frames received
-        self.on = False  # speech state of frame t - 1
-        self.run: list[int] | None = None  # bridged run [start, end) not yet final
-        self.open = False  # whether the run's last raw run is still going (end unknown)
-        self.was_cut = False  # the run was cut for length: keep what is left however short
-        self.scores = np.zeros(0, np.float32)  # scores from frame `scores_from` on
-        self.scores_from = 0
-        self.final: list[tuple[int, int]] = []  # final runs, not yet padded and handed out
-        self.last_end = -1  # padded end of the last segment handed out
         self.bridge = frames_of(options.bridge_ms)
-        self.trim_start, self.trim_end = (
-            frames_of(options.trim_start_ms),
-            frames_of(options.trim_end_ms),
-        )
+        self.longest = options.max_single_segment_time // FRAME_MS - 2 * self.pad
+        self.trim_start = frames_of(options.trim_start_ms)
+        self.trim_end = frames_of(options.trim_end_ms)
+        self.received = 0  # frames decided by hysteresis (past the floors' wait)
+        self.speaking = False  # hysteresis state of the last of them
+        self.run: Run | None = None
+        self.held_from = 0  # first frame whose score (and energy) is held
+        self.held_scores = np.zeros(0, np.float32)  # after the score floor
+        self.held_energy = np.zeros(0, np.float32)  # dB above the energy floor
+        self.pieces: list[tuple[int, int]] = []  # final, not yet padded and handed out
+        self.last_end = -1  # padded end of the last segment handed out
         # trimming and bridging read the energies above their floor
         loudness = self.trim_start > 0 or self.trim_end > 0 or self.bridge > 0
-        self.energy = np.zeros(0, np.float32)  # energy above its floor, frames as `scores`
         window = frames_of(options.floor_window_ms)
         # with energies read, scores and energies go through floors of the same windows, so
         # both come out for the same frames (a score floor of weight 0 only delays them)
-        self.floor = (
+        self.score_floor = (
             NoiseFloor(options.floor_weight, options.floor_quantile, window)
             if options.floor_weight or loudness
             else None
@@ -293,17 +303,17 @@ class PreciseDecision:
         """Segments settled by these frames."""
         if frames.energy_db is None and self.energy_floor is not None:
             self._without_energies()
-        x = np.asarray(frames.scores, np.float32)
-        self._decide(*self._floored(x, frames.energy_db))
+        scores = np.asarray(frames.scores, np.float32)
+        self._decide(*self._floored(scores, frames.energy_db))
         return self._hand_out(final=False)
 
     def finish(self) -> list[Segment]:
         """The rest, the recording's end now known."""
-        if self.floor:
+        if self.score_floor:
             self._decide(*self._floored(None, None))
-        if self.on:
-            self._stop(self.t)
-            self.on = False
+        if self.speaking:
+            self._stop(self.received)
+            self.speaking = False
         self._settle(final=True)
         return self._hand_out(final=True)
 
@@ -315,121 +325,126 @@ class PreciseDecision:
         self.energy_floor = None
 
     def _floored(
-        self, x: np.ndarray | None, energy: np.ndarray | None
+        self, scores: np.ndarray | None, energy: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Step 0 on these scores (None: the recording's end), and the energies above their
         floor, of the same frames."""
-        if self.floor is None:
-            return x, None
-        scores = self.floor.finish() if x is None else self.floor.push(x)
+        if self.score_floor is None:
+            return scores, None
+        floor = self.score_floor
+        scores = floor.finish() if scores is None else floor.push(scores)
         if self.energy_floor is None:
             return scores, None
         floor = self.energy_floor
-        return scores, floor.finish() if x is None else floor.push(energy)
+        return scores, floor.finish() if energy is None else floor.push(energy)
 
-    def _decide(self, x: np.ndarray, energy: np.ndarray | None = None) -> None:
+    def _decide(self, scores: np.ndarray, energy: np.ndarray | None = None) -> None:
         """Step 1 on these (shifted) scores, then as much of steps 2 to 4 as is settled."""
-        if not len(x):
+        if not len(scores):
             return
-        t0 = self.t
-        state = hysteresis(x, self.on, self.o.enter_threshold, self.o.leave_threshold)
-        edges = np.diff(np.concatenate([[self.on], state]).astype(np.int8))
-        self.scores = np.concatenate([self.scores, x])
+        first = self.received
+        o = self.options
+        state = hysteresis(scores, self.speaking, o.enter_threshold, o.leave_threshold)
+        edges = np.diff(np.concatenate([[self.speaking], state]).astype(np.int8))
+        self.held_scores = np.concatenate([self.held_scores, scores])
         if energy is not None:
-            self.energy = np.concatenate([self.energy, energy])
-        self.t += len(x)
+            self.held_energy = np.concatenate([self.held_energy, energy])
+        self.received += len(scores)
         for frame in np.flatnonzero(edges):
             if edges[frame] > 0:
-                self._start(t0 + int(frame))
+                self._start(first + int(frame))
             else:
-                self._stop(t0 + int(frame))
-        self.on = bool(state[-1])
+                self._stop(first + int(frame))
+        self.speaking = bool(state[-1])
         self._settle(final=False)
+
+    def _held(self, values: np.ndarray, start: int, end: int) -> np.ndarray:
+        """The held values (scores or energies) of frames [start, end)."""
+        return values[start - self.held_from : end - self.held_from]
 
     def _start(self, frame: int) -> None:
         """A raw run starts: bridge it to the open run or begin a new one."""
-        if self.run is not None and (
-            frame - self.run[1] < self.min_silence or self._bridged(self.run[1], frame)
+        run = self.run
+        if run is not None and (
+            frame - run.end < self.min_silence or self._bridged(run.end, frame)
         ):
-            self.open = True
+            run.going = True
             return
         self._close_run()
-        self.run, self.open, self.was_cut = [frame, frame], True, False
+        self.run = Run(frame, frame)
 
     def _bridged(self, start: int, end: int) -> bool:
         """Whether the pause [start, end) holds sound enough to be bridged."""
         if end - start >= self.bridge:
             return False
-        if not len(self.energy):  # no energies: nothing says the sound goes on
+        if not len(self.held_energy):  # no energies: nothing says the sound goes on
             return False
-        gap = self.energy[start - self.scores_from : end - self.scores_from]
-        return float(np.mean(gap)) >= self.o.bridge_db
+        pause = self._held(self.held_energy, start, end)
+        return float(np.mean(pause)) >= self.options.bridge_db
 
     def _stop(self, frame: int) -> None:
         """The current raw run ends before `frame`."""
-        self.run[1], self.open = frame, False
+        self.run.end, self.run.going = frame, False
 
     def _settle(self, final: bool) -> None:
         """Cut the run for length where it is known to be long; close it if it is over."""
-        if self.run is not None:
-            self._cut(self.t if self.open else self.run[1])
+        run = self.run
+        if run is not None:
+            self._cut(self.received if run.going else run.end)
             wait = max(self.min_silence, self.bridge)
-            if final or (not self.open and self.t - self.run[1] >= wait):
+            if final or (not run.going and self.received - run.end >= wait):
                 self._close_run()
-        keep = self.run[0] if self.run is not None else self.t
-        self.scores = self.scores[keep - self.scores_from :]
-        self.energy = self.energy[keep - self.scores_from :]
-        self.scores_from = keep
+        keep = self.run.start if self.run is not None else self.received
+        self.held_scores = self.held_scores[keep - self.held_from :]
+        self.held_energy = self.held_energy[keep - self.held_from :]
+        self.held_from = keep
 
     def _cut(self, known_end: int) -> None:
         """While the run reaches past the longest length, cut at its least speech-like frame."""
         run = self.run
-        while known_end - run[0] > self.longest:
-            first, stop = run[0] + self.longest // 2, run[0] + self.longest
-            window = self.scores[first - self.scores_from : stop - self.scores_from]
-            cut = first + int(np.argmin(window))
-            self._keep(run[0], cut, whole=False)
-            run[0], self.was_cut = cut + 1, True
-            if run[1] < run[0]:
-                run[1] = run[0]
+        while known_end - run.start > self.longest:
+            first, stop = run.start + self.longest // 2, run.start + self.longest
+            cut = first + int(np.argmin(self._held(self.held_scores, first, stop)))
+            self._keep(run.start, cut, whole=False)
+            run.start, run.was_cut = cut + 1, True
+            run.end = max(run.end, run.start)
 
     def _close_run(self) -> None:
         """The run is over: keep it if long enough (or what is left after a cut)."""
-        if self.run is None:
+        run = self.run
+        if run is None:
             return
-        self._cut(self.run[1])
-        start, end = self.run
-        if end > start and (self.was_cut or end - start >= self.min_speech):
-            self._keep(start, end, whole=not self.was_cut)
+        self._cut(run.end)
+        if run.end > run.start and (run.was_cut or run.end - run.start >= self.min_speech):
+            self._keep(run.start, run.end, whole=not run.was_cut)
         self.run = None
 
     def _keep(self, start: int, end: int, whole: bool) -> None:
         """Step 4: a final piece, its edges trimmed where the energy is back at the floor; a
         `whole` run (not a piece of one cut for length) trimmed below the minimum is dropped."""
         if self.energy_floor is not None and (self.trim_start or self.trim_end):
-            loud = self.energy[start - self.scores_from : end - self.scores_from]
-            loud = loud >= self.o.trim_db
+            loud = self._held(self.held_energy, start, end) >= self.options.trim_db
             start, end = trimmed(loud, start, end, self.trim_start, self.trim_end)
         if end > start and (not whole or end - start >= self.min_speech):
-            self.final.append((start, end))
+            self.pieces.append((start, end))
 
     def _hand_out(self, final: bool) -> list[Segment]:
-        """Pad the final runs whose neighbours are known, as segments in ms."""
+        """Pad the final pieces whose neighbours are known, as segments in ms."""
         out = []
-        while self.final:
-            start, end = self.final[0]
-            if len(self.final) > 1:
-                room = self.final[1][0] - end - 1
+        while self.pieces:
+            start, end = self.pieces[0]
+            if len(self.pieces) > 1:
+                room = self.pieces[1][0] - end - 1
                 after = min(self.pad, room - min(self.pad, room // 2))
             else:
-                nearest = self.run[0] if self.run is not None else self.t
+                nearest = self.run.start if self.run is not None else self.received
                 if not final and nearest < end + 2 * self.pad + 1:
                     break  # a neighbour could still come within the padding
-                after = min(self.pad, self.t - end)
+                after = min(self.pad, self.received - end)
             begin = max(start - self.pad, self.last_end + 1, 0)
             self.last_end = end + after
             out.append(Segment(begin * FRAME_MS, self.last_end * FRAME_MS))
-            self.final.pop(0)
+            self.pieces.pop(0)
         return out
 
 
