@@ -312,7 +312,7 @@ def add_tool_parsers(commands) -> None:
     quantize.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
     quantize.add_argument(
         "--prune",
-        type=parse_as("prune"),
+        type=parse_as("prune_amount"),
         default=0.0,
         metavar="AMOUNT",
         help="L1-prune this share (0 to 0.99) first",
@@ -416,6 +416,13 @@ def add_run_parser(commands) -> None:
         help="segment files that failed before again (a rerun skips them otherwise)",
     )
     run.add_argument("--force", action="store_true", default=None, help="redo every file")
+    run.add_argument(
+        "--prune",
+        action="store_true",
+        default=None,
+        help="remove the outputs and manifest rows of recordings under the inputs whose input"
+        " is gone (moved or deleted); without it they are only reported",
+    )
     run.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     run.add_argument("--report", action="store_true", default=None, help="write OUT/report.html")
     run.add_argument(
@@ -532,10 +539,15 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(state, indent=1))
         return EXIT_OK
     c = state["counts"]
-    print(f"{c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} to do")
+    counts = f"{c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} to do"
+    print(counts + (f"; {c['gone']} gone (not in the totals)" if c["gone"] else ""))
     print(f"{state['audio_hours']:.3f} h of audio done, {state['speech_hours']:.3f} h of speech")
     for failure in state["failures"]:
         print(f"failed: {failure['file']}: {failure['error']}")
+    for gone in state["gone"]:
+        print(f"gone: {gone['file']}: {gone['path']} is no longer there (moved or deleted)")
+    if state["gone"]:
+        print("  (their outputs stay until a run of their input with --prune removes them)")
     return EXIT_OK
 
 

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS files (
 )
 """
 FINGERPRINT_BYTES = 1 << 16
+GONE = "gone"  # status of a recording whose input is no longer where it was (batch/gone.py)
 
 # This run's recordings, in the connection's temporary database: planned and dispatched in SQL,
 # so a tree of millions is never held in memory.
@@ -263,7 +264,8 @@ class Manifest:
             self.db.executemany(
                 "INSERT INTO found (rel, path, size, mtime) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(rel) DO UPDATE SET other = excluded.path",
-                ((s.rel, str(s.path), s.size, s.mtime) for s in sources),
+                # absolute, so that a later run from another folder can tell where it was
+                ((s.rel, os.path.abspath(s.path), s.size, s.mtime) for s in sources),
             )
         twice = "SELECT rel, path, other FROM found WHERE other IS NOT NULL"
         for rel, path, other in self.db.execute(twice).fetchall():
@@ -289,9 +291,9 @@ class Manifest:
         changed = not known or (row["known_size"], row["known_mtime"]) != (src.size, src.mtime)
         fp = _safe_fingerprint(src) if changed else row["fingerprint"]
         current = known and fp is not None and fp == row["fingerprint"] and row["config"] == config
-        if not force and current and row["status"] == "done":
-            if changed:  # touched, not rewritten: remember the new mtime
-                self._update(src.rel, mtime=src.mtime, path=str(src.path))
+        if not force and current and row["status"] in ("done", GONE):
+            if changed or row["status"] == GONE:  # touched, not rewritten; or back again
+                self._update(src.rel, mtime=src.mtime, path=str(src.path), status="done")
             return "done"
         if not force and current and row["status"] == "failed" and not retry_failed:
             return "skip"
@@ -327,6 +329,30 @@ class Manifest:
             f"SELECT r.rel, f.path, r.error {joined} ORDER BY r.rel LIMIT ?", (limit,)
         )
         return count, [tuple(row) for row in rows]
+
+    def unfound(self) -> Iterator[tuple[str, str]]:
+        """(rel, path) of every recording in the manifest that this run's walk did not find,
+        a page at a time (an index lookup per row: a finished batch costs milliseconds)."""
+        query = (
+            "SELECT rel, path FROM files r WHERE rel > ? AND NOT EXISTS"
+            f" (SELECT 1 FROM found f WHERE f.rel = r.rel) ORDER BY rel LIMIT {PAGE}"
+        )
+        after = ""
+        while page := self.db.execute(query, (after,)).fetchall():
+            yield from (tuple(row) for row in page)
+            after = page[-1][0]
+
+    def mark_gone(self, rels: list[str]) -> None:
+        """These recordings' inputs are no longer there: `gone`, their outputs and figures kept
+        apart from the totals (a run finding the file again makes it done again)."""
+        with self.transaction():
+            self.db.executemany(
+                f"UPDATE files SET status = '{GONE}' WHERE rel = ?", ((rel,) for rel in rels)
+            )
+
+    def forget(self, rel: str) -> None:
+        """Remove a recording's row (its outputs are removed first: `gone.prune`)."""
+        self.db.execute("DELETE FROM files WHERE rel = ?", (rel,))
 
     def _upsert_pending(self, src: Source, fp: str | None, config: str) -> None:
         self.db.execute(
@@ -405,11 +431,17 @@ class Manifest:
             {"file": r["rel"], "error": r["error"], "attempts": r["attempts"]}
             for r in self.db.execute("SELECT * FROM files WHERE status='failed' ORDER BY rel")
         ]
+        gone = [
+            {"file": r["rel"], "path": r["path"]}
+            for r in self.db.execute(f"SELECT * FROM files WHERE status='{GONE}' ORDER BY rel")
+        ]
+        statuses = ("done", "failed", "pending", "running", GONE)
         return {
-            "counts": {s: counts.get(s, 0) for s in ("done", "failed", "pending", "running")},
+            "counts": {s: counts.get(s, 0) for s in statuses},
             "audio_hours": round(hours[0] / 3600, 4),
             "speech_hours": round(hours[1] / 3600, 4),
             "failures": failures,
+            "gone": gone,
         }
 
 

@@ -36,6 +36,7 @@ from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, wri
 from . import forkserver
 from .discovery import check_out, check_roots, settled, walk
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
+from .gone import find_gone, prune
 from .manifest import Manifest, OutputLock, config_hash
 from .pool import choose_workers
 from .rebuild import rebuild
@@ -69,6 +70,7 @@ class BatchSettings:
     exclude: list[str] = field(default_factory=list)
     retry_failed: bool = False
     force: bool = False
+    prune: bool = False  # remove the outputs and rows of gone recordings (batch/gone.py)
     quiet: bool = False
     report: bool = False  # write OUT/report.html at the end
     settle_seconds: float = 5.0
@@ -145,6 +147,9 @@ class Summary:
     stopped: str = ""  # the signal that stopped the run
     disk_full: str = ""  # the line saying which disk is full and what it needs
     rebuilt: str = ""  # what --rebuild-manifest did
+    gone: int = 0  # recordings under the inputs whose input is gone (batch/gone.py)
+    pruned: int = 0  # of them, removed by --prune (and their outputs, `pruned_outputs`)
+    pruned_outputs: int = 0
 
     def left_for_later(self, path: Path) -> None:
         """A recording still changing: counted and logged, taken by the next run."""
@@ -160,6 +165,8 @@ class Summary:
             counts += f", {self.changed} changed while read (redone by the next run)"
         if self.left:
             counts += f", {self.left} left to do"
+        if self.gone:
+            counts += f", {self.gone} gone"
         rate = self.audio_s / self.wall_s if self.wall_s else 0.0
         lines = [self.rebuilt] if self.rebuilt else []
         lines += [
@@ -180,7 +187,22 @@ class Summary:
             )
         if self.stopped:
             lines.append(f"stopped by {self.stopped}: the next run takes the files left to do")
-        return lines
+        return lines + self._gone_lines()
+
+    def _gone_lines(self) -> list[str]:
+        """What became of recordings whose inputs are gone (batch/gone.py)."""
+        if self.pruned:
+            return [
+                f"pruned: {self.pruned} gone recording(s): {self.pruned_outputs} output(s)"
+                " and their manifest rows removed"
+            ]
+        if not self.gone:
+            return []
+        return [
+            f"gone: {self.gone} recording(s) whose input is no longer there (moved or deleted):"
+            " their outputs stay, not counted in the totals; `segmenter status"
+            f" {self.out}` lists them, a run with --prune removes them"
+        ]
 
     @property
     def exit_code(self) -> int:
@@ -380,6 +402,7 @@ def _run_locked(settings: BatchSettings) -> Summary:
         sources = settled(found, settings.settle_seconds, summary.left_for_later)
         plan = manifest.plan(sources, config, settings.retry_failed, settings.force)
         summary.skipped = plan.skipped
+        _gone(settings, manifest, summary)
         log.info("run: %d to do, %d already done, settings %s", plan.todo, plan.skipped, config)
         if plan.todo:
             with cluster(settings):
@@ -392,6 +415,15 @@ def _run_locked(settings: BatchSettings) -> Summary:
     finally:
         manifest.close()
     return summary
+
+
+def _gone(settings: BatchSettings, manifest: Manifest, summary: Summary) -> None:
+    """Find the recordings under the inputs whose input is gone; prune them if asked."""
+    gone = find_gone(manifest, settings.inputs)
+    summary.gone = len(gone)
+    if settings.prune and gone:
+        summary.pruned_outputs = prune(settings.out, manifest, gone)
+        summary.pruned = len(gone)
 
 
 def _sweep(out: Path) -> None:
