@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .audio import AudioError
+from .batch.changed import EXIT_SETTINGS_CHANGED, SettingsChanged
 from .batch.discovery import check_out
 from .batch.diskfull import EXIT_DISK_FULL, DiskFull
 from .batch.manifest import LockedError, Manifest, ManifestDamaged
@@ -361,6 +362,8 @@ EXIT_CODES = (
     "exit codes: 0 ok; 1 some files failed; 2 usage error; 3 OUT in use by another run;"
     f" {EXIT_DISK_FULL} OUT's disk is full (free space, run again);"
     f" {EXIT_DAMAGED} OUT's manifest is damaged (run again with --rebuild-manifest);"
+    f" {EXIT_SETTINGS_CHANGED} the settings differ from the batch's and nobody said to redo"
+    " its files (nothing done: --redo-changed);"
     " 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
 )
 
@@ -416,6 +419,14 @@ def add_run_parser(commands) -> None:
         help="segment files that failed before again (a rerun skips them otherwise)",
     )
     run.add_argument("--force", action="store_true", default=None, help="redo every file")
+    run.add_argument(
+        "--redo-changed",
+        action="store_true",
+        default=None,
+        help="redo the files done with other result-changing settings (without it a run whose"
+        f" settings differ asks at a terminal, and elsewhere stops with exit code"
+        f" {EXIT_SETTINGS_CHANGED} before writing anything)",
+    )
     run.add_argument(
         "--prune",
         action="store_true",
@@ -515,11 +526,18 @@ def run_batch(args: argparse.Namespace) -> int:
 
     settings = batch_settings(args)
     require_runtime(settings.runtime)
-    summary, code = run(settings)
+    summary, code = run(settings, ask_to_redo if sys.stdin.isatty() else None)
     if summary.disk_full:
         print(f"segmenter: {summary.disk_full}", file=sys.stderr)
     print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
     return code
+
+
+def ask_to_redo(line: str) -> bool:
+    """At a terminal: the line saying the settings changed, and whether to redo those files."""
+    print(f"segmenter: {line}", file=sys.stderr)
+    print("Redo them with these settings? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def require_manifest(out: Path) -> None:
@@ -688,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     except ManifestDamaged as exc:
         print(f"segmenter: {exc}", file=sys.stderr)
         return EXIT_DAMAGED
+    except SettingsChanged as exc:
+        print(f"segmenter: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS_CHANGED
 
 
 if __name__ == "__main__":

@@ -183,7 +183,10 @@ JOB_RULES: dict[str, Rule] = {
     "formats": Texts(single=True),
     "include": Texts(),
     "exclude": Texts(),
-    **{k: Flag() for k in ("clips", "retry_failed", "force", "quiet", "report", "prune")},
+    **{
+        k: Flag()
+        for k in ("clips", "retry_failed", "force", "redo_changed", "quiet", "report", "prune")
+    },
     **{k: NUMBERS[k] for k in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds")},
     "stop_grace": NUMBERS["stop_grace"],
     **{k: NUMBERS[k] for k in ("max_segment_s", "merge_for_asr", "max_merge_gap_s", "pad_ms")},

@@ -132,7 +132,9 @@ def test_rerun_skips_done_and_redoes_on_change(tree, tmp_path):
     assert retried.returncode == 1
     assert rows(out)["broken.wav"]["attempts"] == 2
     assert rows(out)["short.WAV"]["attempts"] == 1
-    run(tree, "-o", out, "--max-end-silence-time", "300")  # an option that changes results
+    refused = run(tree, "-o", out, "--max-end-silence-time", "300")  # changes results
+    assert refused.returncode == 6 and rows(out) == rows(out) | {"short.WAV": first["short.WAV"]}
+    run(tree, "-o", out, "--max-end-silence-time", "300", "--redo-changed")
     changed = rows(out)
     assert changed["short.WAV"]["attempts"] == 2 and changed["short.WAV"]["status"] == "done"
     sf.write(tree / "short.WAV", SPEECH[: 16000 * 12], 16000)  # new content

@@ -91,7 +91,7 @@ def test_job_engine_and_an_engine_change_redoes_files(tmp_path):
     assert (out / "a.wav.srt").is_file()
     assert run_batch("--job", job).returncode == 0
     assert rows(out)["a.wav"]["attempts"] == 1  # same settings: nothing redone
-    assert run_batch("--job", job, "--engine", "silero").returncode == 0
+    assert run_batch("--job", job, "--engine", "silero", "--redo-changed").returncode == 0
     assert rows(out)["a.wav"]["attempts"] == 2  # the engine is in the config hash
     assert json.loads((out / "a.wav.json").read_text())["model"]["engine"] == "silero"
     job.write_text('inputs = ["in"]\nout = "out"\nengine = "whisper"\n')

@@ -120,3 +120,32 @@ def test_crontab_line_runs_the_batch_as_cron_would(install):
     doc = json.loads((install.parent / "segments" / "call.wav.json").read_text())
     assert doc["model"]["precision"] == "int8" and doc["segments"]  # the job's settings
     assert doc["options"]["max_end_silence_time"] == 800
+
+
+def cron(install: Path) -> int:
+    """Run the crontab line's command as cron would; its exit code (the log is cron.log)."""
+    lines = (JOBS_DIR / "crontab").read_text().splitlines()
+    (entry,) = [line for line in lines if line.strip() and not line.startswith("#")]
+    cron_env = ["env", "-i", f"HOME={install.parent}", "LOGNAME=segmenter", "SHELL=/bin/sh"]
+    command = [
+        *cron_env,
+        "PATH=/usr/bin:/bin",
+        "/bin/sh",
+        "-c",
+        placed(entry.split(maxsplit=5)[5], install),
+    ]
+    return subprocess.run(command, capture_output=True, timeout=300).returncode
+
+
+def test_cron_log_says_plainly_when_the_job_settings_changed(install):
+    assert cron(install) == 0
+    job = install / "jobs" / "nightly.toml"
+    job.write_text(
+        job.read_text().replace("max_end_silence_time = 800", "max_end_silence_time = 500")
+    )
+    assert cron(install) == 6  # refused: nothing overwritten without being told
+    last = (install.parent / "cron.log").read_text().splitlines()[-1]
+    assert "settings differ from the batch's: 1 file(s) done with other settings would be" in last
+    assert "(max_end_silence_time: 800 -> 500); nothing done: run again with --redo-changed" in last
+    job.write_text(job.read_text() + "redo_changed = true\n")
+    assert cron(install) == 0

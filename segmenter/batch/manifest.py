@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,16 @@ CREATE TABLE IF NOT EXISTS files (
     finished TEXT,
     seconds REAL,                  -- processing time
     outputs TEXT                   -- JSON list of output paths relative to OUT
+)
+"""
+# The result-changing settings of each config hash a run used, so that a run with other
+# settings can say which changed (batch/changed.py). A table of its own: older manifests get it
+# empty when opened for writing, and their earlier settings are unknown.
+CONFIGS = """
+CREATE TABLE IF NOT EXISTS configs (
+    hash TEXT PRIMARY KEY,
+    settings TEXT NOT NULL,        -- JSON of BatchSettings.result_config()
+    first_used TEXT NOT NULL
 )
 """
 FINGERPRINT_BYTES = 1 << 16
@@ -176,6 +186,7 @@ class Manifest:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute(SCHEMA)
+        db.execute(CONFIGS)
         return cls(db, path)
 
     @classmethod
@@ -234,14 +245,24 @@ class Manifest:
             raise
         self.db.execute("COMMIT")
 
-    def plan(self, sources: Iterable[Source], config: str, retry_failed: bool, force: bool) -> Plan:
+    def plan(
+        self,
+        sources: Iterable[Source],
+        config: str,
+        retry_failed: bool,
+        force: bool,
+        before: Callable[[], None] | None = None,
+    ) -> Plan:
         """Decide which recordings to process; `todo()` then streams them.
 
         The recordings go to a temporary table and are compared with the manifest in SQL, so
         a finished batch is recognised in a few queries; only new or changed files (and those
-        to redo) are looked at one by one, a page at a time.
+        to redo) are looked at one by one, a page at a time. `before` runs once the walk is
+        in the table and before any row is written (it may refuse the run by raising).
         """
         self._load(sources)
+        if before is not None:
+            before()
         params = {"config": config, "force": force, "retry": retry_failed}
         skipped = self.db.execute(
             f"SELECT COUNT(*) FROM found f JOIN files r ON r.rel = f.rel"
@@ -329,6 +350,31 @@ class Manifest:
             f"SELECT r.rel, f.path, r.error {joined} ORDER BY r.rel LIMIT ?", (limit,)
         )
         return count, [tuple(row) for row in rows]
+
+    def other_configs(self, config: str) -> list[tuple[str, int]]:
+        """(config hash, count) of this run's recordings done with settings other than
+        `config` (what a plan would redo), the most common first."""
+        return [
+            tuple(row)
+            for row in self.db.execute(
+                "SELECT r.config, COUNT(*) FROM found f JOIN files r ON r.rel = f.rel"
+                " WHERE r.status = 'done' AND r.config IS NOT :config"
+                " GROUP BY r.config ORDER BY COUNT(*) DESC, r.config",
+                {"config": config},
+            )
+        ]
+
+    def config_settings(self, config: str) -> dict[str, Any] | None:
+        """The settings recorded for a config hash (None: recorded before settings were kept)."""
+        row = self.db.execute("SELECT settings FROM configs WHERE hash = ?", (config,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def record_config(self, config: str, settings: dict[str, Any]) -> None:
+        """Keep the settings of a config hash a run uses (once)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO configs (hash, settings, first_used) VALUES (?, ?, ?)",
+            (config, json.dumps(settings, sort_keys=True), now()),
+        )
 
     def unfound(self) -> Iterator[tuple[str, str]]:
         """(rel, path) of every recording in the manifest that this run's walk did not find,

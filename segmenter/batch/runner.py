@@ -34,6 +34,7 @@ from ..settings import SettingError, check
 from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
 from . import forkserver
+from .changed import Confirm, check_settings
 from .discovery import check_out, check_roots, settled, walk
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .gone import find_gone, prune
@@ -70,6 +71,7 @@ class BatchSettings:
     exclude: list[str] = field(default_factory=list)
     retry_failed: bool = False
     force: bool = False
+    redo_changed: bool = False  # redo the files done with other settings (batch/changed.py)
     prune: bool = False  # remove the outputs and rows of gone recordings (batch/gone.py)
     quiet: bool = False
     report: bool = False  # write OUT/report.html at the end
@@ -322,8 +324,10 @@ def _since(start: float) -> float:
 # -- coordinator side -----------------------------------------------------------------------------
 
 
-def run(settings: BatchSettings) -> tuple[Summary, int]:
-    """Run a batch; returns its summary and exit code (Summary.exit_code)."""
+def run(settings: BatchSettings, confirm: Confirm | None = None) -> tuple[Summary, int]:
+    """Run a batch; returns its summary and exit code (Summary.exit_code). A run that would
+    redo files done with other settings asks `confirm` first, or without it stops
+    (SettingsChanged) unless `settings` say so (batch/changed.py)."""
     began = time.perf_counter()
     out = settings.out
     check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
@@ -333,7 +337,7 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
         handler = _log_to(out / "segmenter.log")
         try:
-            summary = _run_locked(settings)
+            summary = _run_locked(settings, confirm)
             if settings.report:
                 write_report(out)
         finally:
@@ -386,7 +390,7 @@ def _with_workers(settings: BatchSettings) -> BatchSettings:
     return replace(settings, jobs=choice.workers)
 
 
-def _run_locked(settings: BatchSettings) -> Summary:
+def _run_locked(settings: BatchSettings, confirm: Confirm | None = None) -> Summary:
     _sweep(settings.out)
     rebuilt = rebuild(settings.out, settings.formats) if settings.rebuild_manifest else ""
     manifest = Manifest.open(settings.out)
@@ -397,10 +401,16 @@ def _run_locked(settings: BatchSettings) -> Summary:
         out=str(settings.out), settle_seconds=settings.settle_seconds, rebuilt=rebuilt
     )
     try:
-        config = config_hash(settings.result_config())
+        result_config = settings.result_config()
+        config = config_hash(result_config)
         found = walk(settings.inputs, settings.include, settings.exclude, settings.out)
         sources = settled(found, settings.settle_seconds, summary.left_for_later)
-        plan = manifest.plan(sources, config, settings.retry_failed, settings.force)
+        consent = "--force" if settings.force else "--redo-changed" * settings.redo_changed
+
+        def before() -> None:  # the walk is in the manifest, nothing written yet
+            check_settings(manifest, config, result_config, consent, confirm)
+
+        plan = manifest.plan(sources, config, settings.retry_failed, settings.force, before)
         summary.skipped = plan.skipped
         _gone(settings, manifest, summary)
         log.info("run: %d to do, %d already done, settings %s", plan.todo, plan.skipped, config)
