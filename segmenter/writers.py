@@ -381,8 +381,27 @@ def rttm_lines(uri: str, segments: list[Segment]) -> str:
     )
 
 
-def clip_name(index: int, segment: Segment) -> str:
-    return f"{index:04d}_{segment.start / 1000:.3f}-{segment.end / 1000:.3f}.wav"
+def clip_name(index: int, span: Segment, count: int = 0) -> str:
+    """`NNNN_<start>-<end>.wav`: the clip's place in the batch (0-based, zero-padded to four
+    digits or as many as `count` clips need, so names sort in order) and the seconds of the
+    recording it holds, padding included, so a time in the clip plus <start> is that time in
+    the recording."""
+    width = max(4, len(str(max(count - 1, 0))))
+    return f"{index:0{width}d}_{span.start / 1000:.3f}-{span.end / 1000:.3f}.wav"
+
+
+def find_clip(folder: Path, index: int) -> Path | None:
+    """The clip of segment `index` (0-based) in a clips folder, if it is there."""
+    for path in folder.glob("*_*.wav") if folder.is_dir() else ():
+        number = path.name.split("_", 1)[0]
+        if number.isdigit() and int(number) == index:
+            return path
+    return None
+
+
+def _held(index: int, start: int, stop: int, rate: int, count: int) -> str:
+    """The name of clip `index` that holds samples [start, stop) of the recording at `rate`."""
+    return clip_name(index, Segment(round(start * 1000 / rate), round(stop * 1000 / rate)), count)
 
 
 def write_clips(
@@ -451,7 +470,7 @@ def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
                 data = f.read(stop - start, dtype="float32", always_2d=True)
                 if channel is not None:
                     data = data[:, channel]
-                names.append(clip_name(i, seg))
+                names.append(_held(i, start, start + len(data), f.samplerate, len(segments)))
                 sf.write(staging / names[-1], data, f.samplerate, subtype="PCM_16")
         return names
     return _cut_stream(source, staging, segments, pad_ms, channel, rate or SAMPLE_RATE)
@@ -461,7 +480,8 @@ class _MonoClip:
     """A mono clip written from 16 kHz blocks at `rate` (soxr resamples it as a stream)."""
 
     def __init__(self, path: Path, rate: int):
-        self.file = sf.SoundFile(path, "w", rate, 1, "PCM_16")
+        self.path = path
+        self.file = sf.SoundFile(path, "w", rate, 1, "PCM_16", format="WAV")
         self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, 1)
 
     def write(self, samples: np.ndarray) -> None:
@@ -479,9 +499,8 @@ class _MonoClip:
 
 def _cut_stream(source, staging, segments, pad_ms, channel, rate) -> list[str]:
     """Mono clips at `rate` cut while decoding once at 16 kHz, never holding more than a block."""
-    names = [clip_name(i, seg) for i, seg in enumerate(segments)]
     spans = [_span(seg, pad_ms, SAMPLE_RATE, 1 << 62) for seg in segments]
-    writers = [_MonoClip(staging / n, rate) for n in names]
+    writers = [_MonoClip(staging / f"{i}.part", rate) for i in range(len(segments))]
     try:
         position = 0
         with open_audio(source, channel=channel) as audio:
@@ -496,6 +515,10 @@ def _cut_stream(source, staging, segments, pad_ms, channel, rate) -> list[str]:
     finally:
         for writer in writers:
             writer.close()
+    names = []  # named once the recording's end is known: a padded last clip stops there
+    for i, ((start, stop), writer) in enumerate(zip(spans, writers, strict=True)):
+        names.append(_held(i, start, min(stop, max(start, position)), SAMPLE_RATE, len(spans)))
+        os.replace(writer.path, staging / names[-1])
     return names
 
 
