@@ -3,6 +3,7 @@
 import configparser
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from segmenter.settings import read_job
 from .conftest import GOLDEN, SEGMENTER
 
 JOBS_DIR = Path(__file__).parents[1] / "jobs"
+README = Path(__file__).parents[1] / "README.md"
 JOBS = sorted(JOBS_DIR.glob("*.toml"))
 
 
@@ -58,7 +60,23 @@ def test_service_runs_the_installed_command_on_the_job():
     assert service["Type"] == "oneshot"
     assert command[0] == str(home / ".venv" / "bin" / "segmenter")
     assert command[1:] == ["run", "--job", str(home / "jobs" / "nightly.toml")]
-    assert "1" in service["SuccessExitStatus"].split()  # some files failed: the run worked
+    # only a stop counts as success: a night with failed files (1), a full disk (4) or changed
+    # settings (6) fails the unit, for `systemctl --failed` and OnFailure= to see
+    assert service["SuccessExitStatus"].split() == ["143"]
+
+
+def test_readme_says_how_to_make_the_services_user():
+    """User= names a user the README says how to create and to give read on the inputs and
+    write on OUT (the job's folders)."""
+    user = unit(JOBS_DIR / "segmenter-nightly.service")["Service"]["User"]
+    job = read_job(JOBS_DIR / "nightly.toml")
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
+    (block,) = [b for b in blocks if "useradd --system" in b]
+    (useradd,) = [line for line in block.splitlines() if "useradd" in line]
+    assert useradd.split("#")[0].split()[-1] == user
+    readable = [line for line in block.splitlines() if "setfacl" in line and ":rX" in line]
+    assert any(job["inputs"][0] in line and f"u:{user}:rX" in line for line in readable)
+    assert any(f"-o {user}" in line and job["out"] in line for line in block.splitlines())
 
 
 def test_timer_starts_the_service_nightly():
