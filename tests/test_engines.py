@@ -76,7 +76,7 @@ def test_a_missing_silero_package_is_a_usage_error_with_the_hint(monkeypatch, ca
     for argv in (["segment", str(CLIP), "--engine", "silero"], args):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"pip install '{REPO}[silero]'" in err
+        assert err.count("\n") == 1 and f"pip install -e '{REPO}[silero]'" in err
     assert not list(tmp_path.iterdir())
 
 

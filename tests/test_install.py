@@ -85,8 +85,9 @@ def test_the_distribution_is_named_ours():
 
 
 def test_hints_install_from_the_checkout_this_runs_from():
-    assert install.install_line("web") == f"pip install '{REPO}[web]'"
-    assert install.install_line() == f"pip install '{REPO}'"
+    # the checkout is an editable install: the hint keeps it so (a plain install would copy it)
+    assert install.install_line("web") == f"pip install -e '{REPO}[web]'"
+    assert install.install_line() == f"pip install -e '{REPO}'"
 
 
 class FakeDistribution:
@@ -115,3 +116,4 @@ def test_an_installed_copy_names_what_pip_recorded(monkeypatch, tmp_path, direct
     monkeypatch.setattr(install, "__file__", str(tmp_path / "site" / "segmenter" / "install.py"))
     monkeypatch.setattr(install, "distribution", lambda name: FakeDistribution(direct_url))
     assert install.install_line("torch") == f"pip install '{source}[torch]'"
+

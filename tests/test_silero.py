@@ -88,4 +88,4 @@ def test_a_missing_package_is_one_line_with_the_pip_hint(monkeypatch, package):
         SileroEngine.load()
     message = str(raised.value)
     assert "\n" not in message and package in message
-    assert f"pip install '{REPO}[silero]'" in message
+    assert f"pip install -e '{REPO}[silero]'" in message
