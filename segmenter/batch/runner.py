@@ -35,7 +35,7 @@ from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
 from . import forkserver
 from .changed import Confirm, check_settings
-from .discovery import check_out, check_roots, settled, walk
+from .discovery import check_out, check_roots, settled, unmatched, walk
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .gone import find_gone, prune
 from .manifest import Manifest, OutputLock, config_hash
@@ -149,6 +149,7 @@ class Summary:
     stopped: str = ""  # the signal that stopped the run
     disk_full: str = ""  # the line saying which disk is full and what it needs
     rebuilt: str = ""  # what --rebuild-manifest did
+    unmatched: list[str] = field(default_factory=list)  # --include patterns that took no file
     gone: int = 0  # recordings under the inputs whose input is gone (batch/gone.py)
     pruned: int = 0  # of them, removed by --prune (and their outputs, `pruned_outputs`)
     pruned_outputs: int = 0
@@ -186,6 +187,11 @@ class Summary:
             lines.append(
                 f"hint: {self.unsettled} file(s) changed in the last {self.settle_seconds:g} s"
                 " (still being copied?); a later run takes them, or --settle-seconds 0 now"
+            )
+        for pattern in self.unmatched:
+            lines.append(
+                f"hint: --include {pattern!r} matched no file under the inputs (a pattern"
+                " matches a file's name or its path under its input, in any case)"
             )
         if self.stopped:
             lines.append(f"stopped by {self.stopped}: the next run takes the files left to do")
@@ -403,7 +409,8 @@ def _run_locked(settings: BatchSettings, confirm: Confirm | None = None) -> Summ
     try:
         result_config = settings.result_config()
         config = config_hash(result_config)
-        found = walk(settings.inputs, settings.include, settings.exclude, settings.out)
+        matched: set[str] = set()
+        found = walk(settings.inputs, settings.include, settings.exclude, settings.out, matched)
         sources = settled(found, settings.settle_seconds, summary.left_for_later)
         consent = "--force" if settings.force else "--redo-changed" * settings.redo_changed
 
@@ -412,6 +419,9 @@ def _run_locked(settings: BatchSettings, confirm: Confirm | None = None) -> Summ
 
         plan = manifest.plan(sources, config, settings.retry_failed, settings.force, before)
         summary.skipped = plan.skipped
+        summary.unmatched = unmatched(settings.include, matched)
+        for pattern in summary.unmatched:
+            log.warning("--include %r matched no file under the inputs", pattern)
         _gone(settings, manifest, summary)
         log.info("run: %d to do, %d already done, settings %s", plan.todo, plan.skipped, config)
         if plan.todo:
