@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .audio import AudioError
+from .batch import notes
 from .batch.changed import EXIT_SETTINGS_CHANGED, SettingsChanged
 from .batch.discovery import check_out
 from .batch.diskfull import EXIT_DISK_FULL, DiskFull
@@ -526,10 +527,14 @@ def run_batch(args: argparse.Namespace) -> int:
 
     settings = batch_settings(args)
     require_runtime(settings.runtime)
-    summary, code = run(settings, ask_to_redo if sys.stdin.isatty() else None)
+    try:
+        summary, code = run(settings, ask_to_redo if sys.stdin.isatty() else None)
+    except SettingsChanged as exc:  # nothing done: said with the date in a cron log
+        notes.note(str(exc))
+        return EXIT_SETTINGS_CHANGED
     if summary.disk_full:
         print(f"segmenter: {summary.disk_full}", file=sys.stderr)
-    print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
+    notes.summary(summary.lines())  # --quiet hides the progress bar, never the summary
     return code
 
 

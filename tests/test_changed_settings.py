@@ -12,7 +12,7 @@ import pytest
 from segmenter.batch.changed import changes
 from segmenter.batch.runner import BatchSettings
 
-from .test_batch import SEGMENTER, rows, run
+from .test_batch import SEGMENTER, rows, run, unstamped
 from .test_gone import recording
 
 REFUSED = 6
@@ -39,7 +39,7 @@ def test_a_run_with_other_settings_says_so_and_writes_nothing_unless_told(batch,
     before, outputs = rows(out), written(out)
     refused = run(inputs, "-o", out, "--jobs", "1", "--profile", "precise")
     assert refused.returncode == REFUSED
-    (line,) = refused.stderr.splitlines()
+    (line,) = unstamped(refused.stderr).splitlines()
     assert line.startswith(
         "segmenter: settings differ from the batch's: 2 file(s) done with other settings would"
         " be redone (profile: funasr -> precise); nothing done: run again with --redo-changed"

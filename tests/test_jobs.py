@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from segmenter.batch.runner import BatchSettings
 from segmenter.settings import read_job
 
-from .conftest import GOLDEN, SEGMENTER
+from .conftest import GOLDEN, SEGMENTER, alive
 
 JOBS_DIR = Path(__file__).parents[1] / "jobs"
 README = Path(__file__).parents[1] / "README.md"
@@ -155,6 +156,9 @@ def cron(install: Path) -> int:
     return subprocess.run(command, capture_output=True, timeout=300).returncode
 
 
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # a line's local date and time
+
+
 def test_cron_log_says_plainly_when_the_job_settings_changed(install):
     assert cron(install) == 0
     job = install / "jobs" / "nightly.toml"
@@ -167,3 +171,45 @@ def test_cron_log_says_plainly_when_the_job_settings_changed(install):
     assert "(max_end_silence_time: 800 -> 500); nothing done: run again with --redo-changed" in last
     job.write_text(job.read_text() + "redo_changed = true\n")
     assert cron(install) == 0
+    log = (install.parent / "cron.log").read_text().splitlines()
+    assert len(log) >= 5 and all(STAMP.match(line) for line in log), log  # which night
+
+
+def test_cron_log_holds_no_tracker_warning_after_a_kill_9(install, tmp_path):
+    """kill -9 of a two-worker run: multiprocessing's resource tracker frees the pool's
+    semaphores and says nothing into the cron log (it warned of leaked semaphores)."""
+    incoming = tmp_path / "incoming"
+    for i in range(24):
+        shutil.copyfile(incoming / "call.wav", incoming / f"call{i:02d}.wav")
+        os.utime(incoming / f"call{i:02d}.wav", (time.time() - 3600,) * 2)
+    lines = (JOBS_DIR / "crontab").read_text().splitlines()
+    (entry,) = [line for line in lines if line.strip() and not line.startswith("#")]
+    env = ["env", "-i", f"HOME={install.parent}", "SHELL=/bin/sh", "PATH=/usr/bin:/bin"]
+    shell = subprocess.Popen([*env, "/bin/sh", "-c", placed(entry.split(maxsplit=5)[5], install)])
+    segments = tmp_path / "segments"
+    deadline = time.monotonic() + 120
+    while not list(segments.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    family = descendants(shell.pid)
+    (coordinator,) = [p for p in family if "segmenter run" in cmdline(p).replace("\0", " ")]
+    os.kill(coordinator, signal.SIGKILL)
+    shell.wait(timeout=60)
+    while any(alive(p) for p in family) and time.monotonic() < deadline + 60:
+        time.sleep(0.1)  # the tracker writes its warning, if any, as it exits
+    assert len(list(segments.glob("*.json"))) < 25  # killed mid-way
+    log = (install.parent / "cron.log").read_text()
+    assert "leaked semaphore" not in log and "Warning" not in log, log
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    children = [int(c) for c in found.split()]
+    return children + [d for c in children for d in descendants(c)]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""

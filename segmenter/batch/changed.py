@@ -13,13 +13,13 @@ terminal. Otherwise (cron, systemd, a script, a no) it stops, writes nothing, an
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..engines import DEFAULT_ENGINE
 from ..profiles import DEFAULT_PROFILE
 from .manifest import Manifest
+from .notes import note
 
 log = logging.getLogger("segmenter.batch.changed")
 
@@ -50,7 +50,7 @@ def check_settings(
         line = describe(manifest, others, settings)
         log.warning("%s", line)
         if consent:
-            print(f"segmenter: {line}: redoing them ({consent})", file=sys.stderr)
+            note(f"{line}: redoing them ({consent})")
         elif confirm is None:
             raise SettingsChanged(f"{line}; nothing done: {HOW}")
         elif not confirm(line):

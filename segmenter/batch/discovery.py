@@ -82,7 +82,8 @@ def discover(
     """
     found: dict[str, Source] = {}
     unsettled: list[Path] = []
-    for source in settled(walk(inputs, include, exclude, out), settle_seconds, unsettled.append):
+    later = lambda source: unsettled.append(source.path)  # noqa: E731
+    for source in settled(walk(inputs, include, exclude, out), settle_seconds, later):
         _add(found, source)
     return Discovery(sorted(found.values(), key=lambda s: s.rel), sorted(unsettled))
 
@@ -113,14 +114,14 @@ def walk(
 
 
 def settled(
-    sources: Iterable[Source], settle_seconds: float, later: Callable[[Path], object]
+    sources: Iterable[Source], settle_seconds: float, later: Callable[[Source], object]
 ) -> Iterator[Source]:
-    """The recordings not changed in the last `settle_seconds`; the path of each one that was
-    (an upload still being copied) goes to `later` instead."""
+    """The recordings not changed in the last `settle_seconds`; each one that was (an upload
+    still being copied) goes to `later` instead."""
     now = time.time()
     for source in sources:
         if source.size >= 0 and now - source.mtime < settle_seconds:
-            later(source.path)
+            later(source)
         else:
             yield source
 

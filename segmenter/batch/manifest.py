@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .discovery import Source, check_same_output
+from .reasons import plain_reason
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -473,8 +474,12 @@ class Manifest:
             "SELECT COALESCE(SUM(duration), 0), COALESCE(SUM(speech), 0) FROM files"
             " WHERE status='done'"
         ).fetchone()
-        failures = [
-            {"file": r["rel"], "error": r["error"], "attempts": r["attempts"]}
+        failures = [  # the reason as a person reads it (batch/reasons.py); the row keeps it raw
+            {
+                "file": r["rel"],
+                "error": plain_reason(r["error"], r["rel"], r["path"]),
+                "attempts": r["attempts"],
+            }
             for r in self.db.execute("SELECT * FROM files WHERE status='failed' ORDER BY rel")
         ]
         gone = [

@@ -35,11 +35,13 @@ from ..views.report import write_report
 from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
 from . import forkserver
 from .changed import Confirm, check_settings
-from .discovery import check_out, check_roots, settled, unmatched, walk
+from .discovery import Source, check_out, check_roots, settled, unmatched, walk
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .gone import find_gone, prune
 from .manifest import Manifest, OutputLock, config_hash
+from .notes import note
 from .pool import choose_workers
+from .reasons import plain_reason
 from .rebuild import rebuild
 from .stopping import STATE, STOP_SIGNALS, Abandon, stop_on_signals, stop_requested
 
@@ -154,10 +156,11 @@ class Summary:
     pruned: int = 0  # of them, removed by --prune (and their outputs, `pruned_outputs`)
     pruned_outputs: int = 0
 
-    def left_for_later(self, path: Path) -> None:
-        """A recording still changing: counted and logged, taken by the next run."""
+    def left_for_later(self, source: Source) -> None:
+        """A recording still changing: counted and logged (by its name under OUT, as every
+        line of the log names a recording), taken by the next run."""
         self.unsettled += 1
-        log.info("%s: still changing, left for the next run", path)
+        log.info("%s: still changing, left for the next run", source.rel)
 
     def lines(self) -> list[str]:
         """Counts, hours, the failed files (a few, then where the list is) and a settle hint."""
@@ -392,7 +395,7 @@ def _with_workers(settings: BatchSettings) -> BatchSettings:
     if settings.jobs is not None or settings.scheduler:  # a scheduler's cluster has its own
         return settings
     choice = choose_workers(settings.engine, settings.runtime)
-    print(f"segmenter: {choice.line}", file=sys.stderr)
+    note(choice.line)
     return replace(settings, jobs=choice.workers)
 
 
@@ -428,9 +431,8 @@ def _run_locked(settings: BatchSettings, confirm: Confirm | None = None) -> Summ
             with cluster(settings):
                 _process_until_stopped(plan.todo, settings, manifest, summary)
         summary.failed, shown = manifest.failures_found(SHOWN_FAILURES)
-        summary.failures = [  # the reason without the path it starts with: the name is beside it
-            (rel, (error or "").removeprefix(f"{Path(path).absolute()}: "))
-            for rel, path, error in shown
+        summary.failures = [  # the reason without the path: the name is beside it
+            (rel, plain_reason(error, rel, path)) for rel, path, error in shown
         ]
     finally:
         manifest.close()
@@ -809,7 +811,7 @@ class Recorder:
             moved = result["changed"]
             log.warning("%s: changed while it was read (%s), left for the next run", rel, moved)
         elif "error" in result:
-            log.warning("%s: failed: %s", rel, result["error"])
+            log.warning("%s: failed: %s", rel, plain_reason(result["error"], rel))
         else:
             document = result["document"]
             self.summary.done += 1
