@@ -1,4 +1,5 @@
-# Quick start: `make run` segments samples/ into output/; `make test` runs lint and the test suite.
+# Quick start: `make run` segments samples/ into output/; `make test` runs lint, a strict build of the
+# docs site and the test suite; `make docs` builds the site, `make docs-serve` serves it.
 # One venv, two stamps: `make run` installs only what the batch needs (the package: onnxruntime,
 # no torch, no Debian package, as samples/ is read by libsndfile); `make test` adds the dev extra
 # (torch among it) and the Debian tools the tests use. Either after the other installs no more.
@@ -12,12 +13,16 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Debian tools the tests use, as COMMAND or COMMAND:PACKAGE when the package is named otherwise.
 TEST_TOOLS ?= ffmpeg sox espeak-ng chromium chromedriver:chromium-driver systemd-analyze:systemd
+# Where `make docs` and `make test` build the docs site (git-ignored); without material's banner
+# about its successor on every build.
+SITE ?= site
+export NO_MKDOCS_2_WARNING := 1
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint test-tools clean
+.PHONY: run test lint test-tools clean docs docs-serve docs-cli
 
 run: $(RUN_STAMP)
 	$(BIN)/segmenter run samples -o output --settle-seconds 0
@@ -25,7 +30,20 @@ run: $(RUN_STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 	$(BIN)/pytest -q
+
+# The docs site (mkdocs.yml, docs/): built with --strict, so a broken link, a missing anchor or a
+# page left out of the nav fails the build (and `make test`). docs-serve: http://127.0.0.1:8000/.
+# docs-cli rewrites docs/reference/cli.md from the parsers (tests/test_docs.py fails when stale).
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir $(SITE)
+
+docs-serve: $(TEST_STAMP)
+	$(BIN)/mkdocs serve --strict
+
+docs-cli: $(TEST_STAMP)
+	$(BIN)/python docs/gen_cli.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
@@ -61,7 +79,7 @@ $(TEST_STAMP): $(RUN_STAMP) | test-tools
 	touch $@
 
 clean:
-	rm -rf $(VENV) output
+	rm -rf $(VENV) output $(SITE) dist
 
 # Opt-in, not part of `make test`: the package on arm64 under qemu-user (an arm64 Python from
 # Debian's packages, PyPI's aarch64 wheels), FP32 parity, INT8 agreement on both runtimes and a

@@ -1,6 +1,7 @@
 """Batch scaling: `segmenter run` with 1 and 2 workers, and the per-file overhead on tiny files.
 
 usage: python bench/batch.py [--backend loky] [--runtime onnx|torch] [--repeat N]
+                            [--markdown docs/bench/batch.md]
 
 Makes (once, under bench/data/) 20 and 80 one-minute files and 1,000 one-second files cut
 from the golden recordings, then times whole `segmenter run` invocations into fresh output
@@ -25,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pages  # bench/pages.py, same folder
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +132,14 @@ def main() -> None:
     ap.add_argument("--backend", default="loky")
     ap.add_argument("--runtime", default="onnx")
     ap.add_argument("--repeat", type=int, default=5, help="runs of each worker count (median)")
+    pages.add_argument(ap)
     settings = ap.parse_args()
+    with pages.page(settings.markdown, __doc__):
+        measure(settings)
+
+
+def measure(settings: argparse.Namespace) -> None:
+    """Make the files, run the batches, print the table."""
     compiled()
     batches = {count: make_files(f"batch{count}x60s", count, 60) for count in (20, 80)}
     tiny = make_files("batch1000x1s", 1000, 1)

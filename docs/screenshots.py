@@ -1,6 +1,6 @@
-"""The README's screenshots: serve.png (the File tab with a demo recording segmented),
-serve-batch.png (the Batch tab) and report.png, of a batch of the demo recordings and an empty
-file, in headless Chromium driven as the browser tests drive it.
+"""The docs' screenshots, in docs/images/: serve.png (the File tab with a demo recording
+segmented), serve-batch.png (the Batch tab) and report.png, of a batch of the demo recordings and
+an empty file, in headless Chromium driven as the browser tests drive it.
 
 usage: python docs/screenshots.py   (the dev extra, chromium and chromium-driver)
 """
@@ -31,6 +31,7 @@ from tests.test_browser import (  # noqa: E402 - the tests' own browser helpers
 
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")
 SAMPLES = ROOT / "samples"
+IMAGES = ROOT / "docs" / "images"  # where the pages (docs/views.md, README) take them from
 SHOWN = "lecture_qa.ogg"  # eight segments in 75 s
 
 
@@ -61,7 +62,7 @@ def shoot(driver, url: str, work: Path) -> None:
     open_page(driver, url)
     driver.find_element(By.CSS_SELECTOR, "#audio input[type=file]").send_keys(str(SAMPLES / SHOWN))
     segment(driver)
-    full_page(driver, ROOT / "docs" / "serve.png")
+    full_page(driver, IMAGES / "serve.png")
     open_page(driver, url)
     tabs = driver.find_elements(By.CSS_SELECTOR, "button[role=tab]")
     next(tab for tab in tabs if tab.text == "Batch").click()
@@ -70,9 +71,9 @@ def shoot(driver, url: str, work: Path) -> None:
     wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#batch-timeline rect")) > 3)
     choose(driver, "#batch-segment", "3:")
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "#batch-player a[href]"))
-    full_page(driver, ROOT / "docs" / "serve-batch.png")
+    full_page(driver, IMAGES / "serve-batch.png")
     driver.get((work / "segments" / "report.html").as_uri())
-    full_page(driver, ROOT / "docs" / "report.png")
+    full_page(driver, IMAGES / "report.png")
 
 
 def main() -> None:

@@ -3,8 +3,14 @@
 libsndfile (through soundfile) reads WAV/RF64/W64, FLAC, Ogg Vorbis/Opus, MP3 and more in
 blocks, and soxr resamples them as a stream. Everything else (M4A/AAC, WMA, AMR, video files)
 goes through an ffmpeg subprocess that streams 16 kHz mono 16-bit samples through a pipe; the
-subprocess never outlives its reader. Times stay in the recording's own time base: both paths
-drop encoder delay and padding (MP3 LAME tags, AAC edit lists).
+subprocess never outlives its reader, its stderr is drained as it writes (a damaged file can make
+it print megabytes), and a watchdog kills it when it gives no sample for DECODER_STALL_S. Times
+stay in the recording's own time base: both paths drop encoder delay and padding (MP3 LAME tags,
+AAC edit lists).
+
+Memory is bounded whatever a header claims: a read holds at most BLOCK_SAMPLES samples (all
+channels counted) and yields at most as many output samples, and rates or channel counts no
+recording has (MAX_RATE, MAX_CHANNELS) fail the file before anything is read.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import logging
 import os
 import re
+import select
 import struct
 import subprocess
 import sys
@@ -35,6 +42,14 @@ SAMPLE_RATE = 16000
 FFMPEG_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
 # what libmpg123 prints about an MP3 (inside libsndfile, straight to fd 2)
 MPG123_CHATTER = re.compile(rb"^(Warning|Note|Error): |^\[[^\]]*mpg123[^\]]*\] ", re.MULTILINE)
+
+# a read holds at most this many samples of the source (frames x channels), and gives at most
+# this many output samples: 10 s of 16 kHz mono, whatever rate and channels a header claims
+BLOCK_SAMPLES = 10 * SAMPLE_RATE
+MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond these a header is damaged or hostile
+MAX_CHANNELS = 64
+DECODER_STALL_S = 60.0  # ffmpeg/ffprobe giving nothing for this long is killed, the file failed
+STDERR_TAIL = 1 << 14  # bytes of ffmpeg's stderr kept for the reason it failed
 
 log = logging.getLogger("segmenter.audio")
 _FD2_SWAP = threading.Lock()  # held while fd 2 is away (see _mpg123_muted)
@@ -205,11 +220,16 @@ class SoundFileStream(AudioStream):
         self.info = AudioInfo(
             str(path), f.frames / f.samplerate, f.samplerate, f.channels, f"{f.format} {f.subtype}"
         )
-        _check_channel(path, channel, f.channels)
+        try:
+            check_header(path, f.samplerate, f.channels)
+            _check_channel(path, channel, f.channels)
+        except AudioError:
+            self.close()
+            raise
         if f.frames == 0:
             self.close()
             raise AudioError(f"{path}: no audio samples")
-        self._block = max(1, int(block_seconds * f.samplerate))
+        self._block = block_frames(f.samplerate, f.channels, block_seconds)
         self._muted = _mpg123_muted if f.format == "MP3" else nullcontext
 
     def close(self) -> None:
@@ -261,6 +281,29 @@ class SoundFileStream(AudioStream):
             )
 
 
+def check_header(path: Path, rate: int, channels: int) -> None:
+    """A sample rate or channel count no recording has fails the file before it is read: a
+    damaged or hostile header, whose claims would otherwise size the decoder's buffers."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(
+            f"{path}: its header claims a sample rate of {rate} Hz (damaged? this reads"
+            f" {MIN_RATE} to {MAX_RATE} Hz)"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(
+            f"{path}: its header claims {channels} channels (damaged? this reads 1 to"
+            f" {MAX_CHANNELS})"
+        )
+
+
+def block_frames(rate: int, channels: int, block_seconds: float = 10.0) -> int:
+    """Frames per read: `block_seconds` of the source, but never more than BLOCK_SAMPLES
+    samples of it (frames x channels) nor more frames than resample to BLOCK_SAMPLES output
+    samples, so a read's memory does not grow with what a header claims."""
+    by_time = int(block_seconds * rate)
+    return max(1, min(by_time, BLOCK_SAMPLES // channels, BLOCK_SAMPLES * rate // SAMPLE_RATE))
+
+
 def _check_channel(path: Path, channel: int | None, channels: int) -> None:
     """A `--channel` the recording has (channels count from 0); AudioError naming its own."""
     if channel is not None and not 0 <= channel < channels:
@@ -286,10 +329,11 @@ def _kill_live_ffmpeg() -> None:
 
 
 class FfmpegStream(AudioStream):
-    """ffmpeg decoding to 16 kHz mono s16le through a pipe; killed on close, error or exit."""
+    """ffmpeg decoding to 16 kHz mono s16le through a pipe; killed on close, error, exit, or
+    when it gives no sample for DECODER_STALL_S (a hung decoder fails the file, saying so)."""
 
     def __init__(self, path: Path, channel: int | None, block_seconds: float, why: str):
-        self.path, self._proc = path, None
+        self.path, self._proc, self._stderr = path, None, None
         self._ffmpeg = _which("ffmpeg")
         if self._ffmpeg is None:
             raise AudioError(
@@ -297,6 +341,7 @@ class FfmpegStream(AudioStream):
             )
         stream = self._probe(why)
         channels = int(stream.get("channels") or 0)
+        check_header(path, int(stream.get("sample_rate") or 0), channels)
         _check_channel(path, channel, channels)
         duration = float(stream.get("duration") or self._format.get("duration") or 0.0)
         self.info = AudioInfo(
@@ -307,22 +352,32 @@ class FfmpegStream(AudioStream):
             f"{self._format.get('format_name', '?')} {stream.get('codec_name')}",
         )
         self._mix = _pan(channels, channel)
-        self._block_bytes = 2 * max(1, int(block_seconds * SAMPLE_RATE))
+        self._block_bytes = 2 * min(BLOCK_SAMPLES, max(1, int(block_seconds * SAMPLE_RATE)))
 
     def _probe(self, why: str) -> dict:
         """ffprobe's description of the first audio stream; AudioError if there is none."""
         ffprobe = _which("ffprobe") or str(Path(self._ffmpeg).with_name("ffprobe"))
         cmd = [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format"]
+        cmd += ["-select_streams", "a:0"]
         try:
-            out = subprocess.run([*cmd, str(self.path)], capture_output=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            out = subprocess.run(
+                [*cmd, str(self.path)], capture_output=True, timeout=DECODER_STALL_S
+            )
+        except subprocess.TimeoutExpired:
+            raise AudioError(
+                f"{self.path}: ffprobe gave no answer in {DECODER_STALL_S:g} s: killed"
+            ) from None
+        except OSError as exc:
             raise AudioError(f"{self.path}: cannot probe with ffprobe ({exc})") from None
         if out.returncode != 0:
             raise AudioError(
                 f"{self.path}: not a recognised audio format ({why}; "
                 f"ffmpeg: {_last_line(out.stderr)})"
             )
-        described = json.loads(out.stdout or b"{}")
+        try:
+            described = json.loads(out.stdout or b"{}")
+        except ValueError:
+            raise AudioError(f"{self.path}: ffprobe's description cannot be read") from None
         self._format = described.get("format", {})
         audio = [s for s in described.get("streams", []) if s.get("codec_type") == "audio"]
         if not audio:
@@ -339,7 +394,8 @@ class FfmpegStream(AudioStream):
         if proc is not None:
             proc.wait()
             proc.stdout.close()
-            proc.stderr.close()
+        if self._stderr is not None:
+            self._stderr.join()
 
     def __del__(self) -> None:
         self.close()
@@ -348,6 +404,7 @@ class FfmpegStream(AudioStream):
         cmd = [self._ffmpeg, "-nostdin", "-v", "error", "-i", str(self.path), "-map", "0:a:0"]
         cmd += ["-af", self._mix, "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._stderr = StderrTail(self._proc.stderr)
         _LIVE.add(self)
         try:
             yield from self._read(self._proc)
@@ -356,7 +413,7 @@ class FfmpegStream(AudioStream):
 
     def _read(self, proc: subprocess.Popen) -> Iterator[np.ndarray]:
         total, carry = 0, b""
-        while chunk := proc.stdout.read(self._block_bytes):
+        while chunk := self._next_block(proc):
             data, carry = carry + chunk, b""
             if len(data) % 2:
                 data, carry = data[:-1], data[-1:]
@@ -364,12 +421,55 @@ class FfmpegStream(AudioStream):
             yield np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
         code = proc.wait()
         if code != 0:
-            reason = _last_line(proc.stderr.read()) or f"exit status {code}"
+            self._stderr.join()
+            reason = self._stderr.last_line() or f"exit status {code}"
             raise AudioError(f"{self.path}: ffmpeg failed while decoding ({reason})")
         if total == 0:
             raise AudioError(f"{self.path}: no audio samples")
         # the probed duration is the container's claim (or a bitrate estimate): keep what decoded
         self.info = dataclasses.replace(self.info, duration=total / SAMPLE_RATE)
+
+    def _next_block(self, proc: subprocess.Popen) -> bytes:
+        """Up to a block of ffmpeg's output, b"" at its end. Only the time spent waiting for
+        ffmpeg counts toward the watchdog, not the time the caller takes between blocks."""
+        fd, block = proc.stdout.fileno(), bytearray()
+        while len(block) < self._block_bytes:
+            ready, _, _ = select.select([fd], [], [], DECODER_STALL_S)
+            if not ready:
+                proc.kill()
+                self._stderr.join()
+                said = self._stderr.last_line()
+                raise AudioError(
+                    f"{self.path}: the decoder (ffmpeg) made no progress for"
+                    f" {DECODER_STALL_S:g} s: killed" + (f" ({said})" if said else "")
+                )
+            chunk = os.read(fd, self._block_bytes - len(block))
+            if not chunk:
+                break
+            block += chunk
+        return bytes(block)
+
+
+class StderrTail:
+    """A thread draining a subprocess's stderr as it writes (a full pipe would block the
+    process, and with it its reader), keeping the last STDERR_TAIL bytes for the reason."""
+
+    def __init__(self, pipe):
+        self.pipe, self.tail = pipe, b""
+        self.thread = threading.Thread(target=self._drain, name="ffmpeg-stderr", daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        with self.pipe:
+            while chunk := self.pipe.read1(1 << 16):
+                self.tail = (self.tail + chunk)[-STDERR_TAIL:]
+
+    def join(self) -> None:
+        """Wait for the pipe's end (the process exited or was killed)."""
+        self.thread.join()
+
+    def last_line(self) -> str:
+        return _last_line(self.tail)
 
 
 def _which(program: str) -> str | None:

@@ -355,6 +355,18 @@ def add_serve_parser(commands) -> None:
         metavar="MB",
         help="largest upload in MB (default 200)",
     )
+    serve.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="ask for this login (visible to other users of this machine in its process list:"
+        " --auth-file keeps it out)",
+    )
+    serve.add_argument(
+        "--auth-file",
+        type=Path,
+        metavar="FILE",
+        help="ask for a login: FILE holds USER:PASSWORD lines (blank and # lines skipped)",
+    )
     add_model_arguments(serve)
     serve.set_defaults(func=run_serve)
 
@@ -590,7 +602,30 @@ def run_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def serve_logins(auth: str | None, auth_file: Path | None) -> tuple[tuple[str, str], ...]:
+    """The (user, password) pairs of --auth and --auth-file; a malformed one is a usage error."""
+    given = [("--auth", auth)] if auth is not None else []
+    if auth_file is not None:
+        try:
+            text = auth_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--auth-file {auth_file}: cannot read it ({exc})") from None
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                given.append((f"--auth-file {auth_file}, line {number}", line.strip()))
+        if len(given) == (auth is not None):
+            raise UsageError(f"--auth-file {auth_file}: no USER:PASSWORD line in it")
+    logins = []
+    for where, value in given:
+        user, colon, password = value.partition(":")
+        if not (user and colon and password):
+            raise UsageError(f"{where}: expected USER:PASSWORD, both not empty")
+        logins.append((user, password))
+    return tuple(logins)
+
+
 def run_serve(args: argparse.Namespace) -> int:
+    logins = serve_logins(args.auth, args.auth_file)
     try:
         from .views.web import ServeSettings, serve
     except ModuleNotFoundError as exc:
@@ -616,6 +651,7 @@ def run_serve(args: argparse.Namespace) -> int:
         profile=profile,
         precise=precise,
         funasr=funasr,
+        logins=logins,
     )
     serve(settings)
     return EXIT_OK

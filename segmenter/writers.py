@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .audio import SAMPLE_RATE, open_audio
+from .audio import SAMPLE_RATE, block_frames, check_header, open_audio
 from .segments import Segment, segments_of
 
 TMP_PREFIX = ".tmp-"
@@ -464,14 +464,21 @@ def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
     names = []
     if info is not None:  # source rate and channels, straight from the file
         with sf.SoundFile(str(source)) as f:
+            check_header(source, f.samplerate, f.channels)
+            block = block_frames(f.samplerate, f.channels)
+            channels = 1 if channel is not None else f.channels
             for i, seg in enumerate(segments):
                 start, stop = _span(seg, pad_ms, f.samplerate, f.frames)
                 f.seek(start)
-                data = f.read(stop - start, dtype="float32", always_2d=True)
-                if channel is not None:
-                    data = data[:, channel]
-                names.append(_held(i, start, start + len(data), f.samplerate, len(segments)))
-                sf.write(staging / names[-1], data, f.samplerate, subtype="PCM_16")
+                part, written = staging / f"{i}.part", 0  # named once its length is known
+                wav = {"subtype": "PCM_16", "format": "WAV"}
+                with sf.SoundFile(part, "w", f.samplerate, channels, **wav) as clip:
+                    for at in range(start, stop, block):  # a block at a time, never a segment
+                        data = f.read(min(block, stop - at), dtype="float32", always_2d=True)
+                        clip.write(data[:, [channel]] if channel is not None else data)
+                        written += len(data)
+                names.append(_held(i, start, start + written, f.samplerate, len(segments)))
+                os.replace(part, staging / names[-1])
         return names
     return _cut_stream(source, staging, segments, pad_ms, channel, rate or SAMPLE_RATE)
 

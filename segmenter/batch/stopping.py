@@ -18,9 +18,13 @@ from dataclasses import dataclass
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Abandon(Exception):  # noqa: N818 - an order, not an error
+class Abandon(BaseException):  # noqa: N818 - an order, not an error
     """Stop at once: raised in the main thread when the grace period ends or a second signal
-    comes; the files in flight are left to do."""
+    comes; the files in flight are left to do.
+
+    A BaseException, as KeyboardInterrupt is: with one worker the files are segmented in the
+    coordinator's main thread, where a handler of a file's errors (`except Exception`) would
+    otherwise take the order for that file's failure and record it failed."""
 
 
 @dataclass

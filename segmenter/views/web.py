@@ -4,18 +4,33 @@ playback of a segment.
 
 One model per server process, loaded at start and shared by every request. An upload is deleted
 as soon as it is segmented; the downloads it gave live in a request folder that is swept later.
-Uploads over `--max-upload-mb` are refused before they are read, with a message naming the option.
+
+What a client can make the server read, store or delete is bounded here, not by Gradio:
+- only files that arrived through this server's upload route are segmented (and then deleted):
+  `Uploads` records the paths the route returned, and a file record naming any other path, a
+  file elsewhere on the server or another file in Gradio's cache, is refused before Gradio
+  copies it (`UploadsOnly`) and again in the handler, after resolving symlinks;
+- every request body is counted as it arrives (`UploadLimit`): over `--max-upload-mb` the request
+  is refused with a message naming the option, whatever its headers said (chunked uploads
+  too), and what it sent is dropped (it was held in an unlinked file of ours, never Gradio's);
+- `--auth USER:PASSWORD` or `--auth-file FILE` asks for a login; binding an address other than
+  loopback without one is warned about at start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import ipaddress
+import json
+import os
 import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +52,7 @@ from .report import hours, read_batch, read_file_row, speech_spans
 from .timeline import clock, envelope, waveform_svg
 
 KEEP_DOWNLOADS_S = 3600  # Gradio's copies of the downloads, then swept
+KEEP_UPLOADS_S = KEEP_DOWNLOADS_S  # an upload never segmented goes with Gradio's cache sweep
 SWEEP_REQUESTS_S = 300  # our request folders, copied by Gradio as the request ends
 MULTIPART_SLACK = 64 * 1024  # form fields and boundaries around an uploaded file
 TABLE_HEADERS = ["#", "start (s)", "end (s)", "duration (s)"]
@@ -59,6 +75,7 @@ class ServeSettings:
     profile: str = DEFAULT_PROFILE  # the page's starting profile
     precise: dict[str, Any] = field(default_factory=dict)  # the precise profile's settings
     funasr: dict[str, Any] = field(default_factory=dict)  # funasr's, but the page's two controls
+    logins: tuple[tuple[str, str], ...] = ()  # (user, password) pairs; none: no login asked
 
 
 def too_large(size: int, limit_mb: float) -> str:
@@ -69,24 +86,215 @@ def too_large(size: int, limit_mb: float) -> str:
     )
 
 
-class UploadLimit:
-    """ASGI middleware: refuses an upload whose declared size is over the limit, unread."""
+RECEIVE_CHUNK = 1 << 16  # bytes per message when a counted body is handed on
+JSON_LIMIT = 1 << 20  # a request's JSON body (the page's events are a few hundred bytes)
 
-    def __init__(self, app, limit_mb: float):
-        self.app, self.limit_mb = app, limit_mb
+
+async def respond(scope, receive, send, text: str, status: int) -> None:
+    """A plain-text refusal."""
+    await PlainTextResponse(text, status_code=status)(scope, receive, send)
+
+
+class UploadLimit:
+    """ASGI middleware: every request body counted as it arrives, over the limit refused.
+
+    A declared Content-Length over the limit is refused unread. Otherwise the body goes into an
+    unlinked temporary file of ours (in memory while small) as it is received, counted on the
+    bytes themselves, so a chunked upload or a lying header is refused as soon as it passes the
+    limit, and nothing it sent stays anywhere (the file has no name; it is closed at once).
+    Only a body within the limit is handed to the app, from that file.
+    """
+
+    def __init__(self, app, limit_mb: float, spool: str | None = None):
+        self.app, self.limit_mb, self.spool = app, limit_mb, spool
+
+    @property
+    def limit(self) -> int:
+        return int(self.limit_mb * 1e6) + MULTIPART_SLACK
 
     async def __call__(self, scope, receive, send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"].endswith("/upload")
-        ):
-            length = int(dict(scope["headers"]).get(b"content-length", b"0") or 0)
-            if length > self.limit_mb * 1e6 + MULTIPART_SLACK:
-                response = PlainTextResponse(too_large(length, self.limit_mb), status_code=413)
-                await response(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = int(dict(scope["headers"]).get(b"content-length", b"0") or 0)
+        if declared > self.limit:
+            await respond(scope, receive, send, too_large(declared, self.limit_mb), 413)
+            return
+        with tempfile.SpooledTemporaryFile(max_size=JSON_LIMIT, dir=self.spool) as body:
+            received = await self._receive(receive, body)
+            if received is None:  # the client went away
                 return
-        await self.app(scope, receive, send)
+            if received > self.limit:
+                await respond(scope, receive, send, too_large(received, self.limit_mb), 413)
+                return
+            body.seek(0)
+            await self.app(scope, replay(body, receive), send)
+
+    async def _receive(self, receive, body) -> int | None:
+        """Read the request body into `body`; its size (one byte over the limit at most), or
+        None if the client disconnected."""
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                return received
+            body.write(chunk)
+            if not message.get("more_body", False):
+                return received
+
+
+def replay(body, receive):
+    """An ASGI `receive` that hands on a stored body, then waits for the client's disconnect."""
+    pending, finished = body.read(RECEIVE_CHUNK), False
+
+    async def receive_again():
+        nonlocal pending, finished
+        if finished:
+            return await receive()
+        chunk, pending = pending, body.read(RECEIVE_CHUNK)
+        finished = not pending
+        return {"type": "http.request", "body": chunk, "more_body": not finished}
+
+    return receive_again
+
+
+class Uploads:
+    """The files this server's upload route stored, each until one request takes it.
+
+    Keyed by their resolved path inside the upload folder: a client can name only a file it
+    uploaded (the route's answer, a path under a hash of the content, is its proof), never a
+    file elsewhere, a file of Gradio's cache that no upload made (a download), nor a symlink.
+    Entries older than Gradio's own cache sweep are forgotten.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.lock = threading.Lock()
+        self.stored: dict[str, list[float]] = {}  # resolved path -> when each upload came
+
+    def _key(self, path: str | os.PathLike) -> str | None:
+        """The resolved path, if it lies inside the upload folder."""
+        resolved = Path(os.path.realpath(path))
+        folder = Path(os.path.realpath(self.folder))
+        return str(resolved) if resolved.is_relative_to(folder) and resolved != folder else None
+
+    def add(self, path: str | os.PathLike) -> None:
+        """A file the upload route stored."""
+        key, now = self._key(path), time.monotonic()
+        if key is None:
+            return
+        with self.lock:
+            for name in [k for k, times in self.stored.items() if now - times[-1] > KEEP_UPLOADS_S]:
+                del self.stored[name]
+            self.stored.setdefault(key, []).append(now)
+
+    def known(self, path: str | os.PathLike) -> bool:
+        """Whether `path` names an upload not taken yet."""
+        key = self._key(path)
+        with self.lock:
+            return key is not None and key in self.stored
+
+    def take(self, path: str | os.PathLike) -> Path | None:
+        """The upload `path` names, now the caller's to read and delete; None if it is none."""
+        key = self._key(path)
+        with self.lock:
+            times = self.stored.get(key) if key is not None else None
+            if not times:
+                return None
+            times.pop(0)
+            if not times:
+                del self.stored[key]
+        return Path(key)
+
+
+NOT_UPLOADED = (
+    "This server segments only recordings uploaded to it: upload the file (or record it) and"
+    " press Segment."
+)
+
+
+def file_paths(value: Any) -> Iterator[str]:
+    """The paths of the file records (Gradio's FileData) anywhere in a request's JSON."""
+    if isinstance(value, dict):
+        meta = value.get("meta")
+        if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData":
+            yield str(value.get("path"))
+        for item in value.values():
+            yield from file_paths(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from file_paths(item)
+
+
+class UploadsOnly:
+    """ASGI middleware: the upload route's answers are recorded in `uploads`; a JSON request
+    with a file record of any other path is refused before Gradio reads (copies) that file."""
+
+    def __init__(self, app, uploads: Uploads):
+        self.app, self.uploads = app, uploads
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].endswith("/upload"):
+            await self.app(scope, receive, self._recording(send))
+            return
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        if not content_type.startswith(b"application/json"):
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive, JSON_LIMIT)
+        if body is None:
+            await respond(scope, receive, send, "request too large", 413)
+            return
+        try:
+            paths = list(file_paths(json.loads(body or b"null")))
+        except ValueError:
+            paths = []  # not JSON: the app says so
+        if not all(self.uploads.known(path) for path in paths):
+            await respond(scope, receive, send, NOT_UPLOADED, 403)
+            return
+        await self.app(scope, replay(io.BytesIO(body), receive), send)
+
+    def _recording(self, send):
+        """`send` that records the paths of a successful upload's answer."""
+        answer: list[bytes] = []
+        status = 0
+
+        async def send_and_record(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                answer.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    with contextlib.suppress(ValueError):
+                        for path in json.loads(b"".join(answer)):
+                            if isinstance(path, str):
+                                self.uploads.add(path)
+            await send(message)
+
+        return send_and_record
+
+
+async def read_body(receive, limit: int) -> bytes | None:
+    """A whole request body, or None past `limit` bytes or if the client went away."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class Engine:
@@ -119,6 +327,13 @@ class Workspace:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def upload_folder() -> str:
+    """Where Gradio's upload route stores files (GRADIO_TEMP_DIR, else TMP/gradio)."""
+    from gradio.utils import get_upload_folder
+
+    return get_upload_folder()
+
+
 def remove_upload(path: Path) -> None:
     """Delete an uploaded or recorded file and its folder if that is left empty."""
     path.unlink(missing_ok=True)
@@ -139,8 +354,9 @@ class FileView:
 class Service:
     """The page's handlers, around the shared engine."""
 
-    def __init__(self, settings: ServeSettings, engine: Engine):
+    def __init__(self, settings: ServeSettings, engine: Engine, uploads: Uploads | None = None):
         self.settings, self.engine, self.workspace = settings, engine, Workspace()
+        self.uploads = uploads or Uploads(upload_folder())
 
     @classmethod
     def start(cls, settings: ServeSettings) -> Service:
@@ -164,10 +380,16 @@ class Service:
         max_segment_s: float,
         profile: str = DEFAULT_PROFILE,
     ):
-        """Segment an uploaded or recorded file, then delete it; the File tab's outputs."""
+        """Segment an uploaded or recorded file, then delete it; the File tab's outputs.
+
+        Only a file this server's upload route stored is read, and deleted: any other path a
+        request names is refused untouched.
+        """
         if not upload:
             raise gr.Error("Upload a recording or record one first.")
-        source = Path(upload)
+        source = self.uploads.take(upload)
+        if source is None:
+            raise gr.Error(NOT_UPLOADED)
         try:
             size = source.stat().st_size if source.exists() else 0
             if size > self.settings.max_upload_mb * 1e6:
@@ -252,10 +474,12 @@ class Service:
         if not rel or not index:
             return None
         row, spans = self._finished(rel)
-        start, end = spans[int(index) - 1]
+        if not (isinstance(index, int) and 1 <= index <= len(spans)):
+            raise gr.Error(f"{rel}: no segment {index} (it has {len(spans)})")
+        start, end = spans[index - 1]
         segment = Segment(round(start * 1000), round(end * 1000))
         folder = self.workspace.new()
-        clip = find_clip(clips_folder(self.settings.out, rel), int(index) - 1)
+        clip = find_clip(clips_folder(self.settings.out, rel), index - 1)
         if clip is not None:
             return shutil.copy(clip, folder)
         source = Path(row.path)
@@ -418,16 +642,45 @@ def _batch_tab(service: Service, page: gr.Blocks) -> None:
 
 
 def create_app(service: Service) -> FastAPI:
-    """The page mounted on a FastAPI app that refuses uploads over the limit."""
+    """The page mounted on a FastAPI app that counts request bodies against the limit (the
+    outer middleware), then lets through only file records of this server's uploads; behind
+    a login when the settings have any."""
     app = FastAPI()
+    app.add_middleware(UploadsOnly, uploads=service.uploads)
     app.add_middleware(UploadLimit, limit_mb=service.settings.max_upload_mb)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
-    return gr.mount_gradio_app(app, build(service), path="/", theme=theme, footer_links=[])
+    logins = list(service.settings.logins) or None
+    page = build(service)
+    return gr.mount_gradio_app(app, page, path="/", theme=theme, footer_links=[], auth=logins)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address or name: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_to_network_warning(settings: ServeSettings) -> str | None:
+    """The warning for a server others can reach without a login, if it is one."""
+    if is_loopback(settings.host) or settings.logins:
+        return None
+    return (
+        f"segmenter serve: warning: {settings.host} is reachable from other machines and no login"
+        " is asked: anyone who reaches port"
+        f" {settings.port} can segment recordings and see the batch; add --auth USER:PASSWORD"
+        " or --auth-file FILE (and serve it behind HTTPS)"
+    )
 
 
 def serve(settings: ServeSettings) -> None:
     """Load the model, then serve the page until interrupted."""
     began = time.perf_counter()
+    if warning := open_to_network_warning(settings):
+        print(warning, file=sys.stderr, flush=True)
     steady_allocator()
     service = Service.start(settings)
     app = create_app(service)

@@ -1,0 +1,84 @@
+"""bench/pages.py: a bench's printed tables written as a docs page, each table under the date,
+commit, machine and command it came from; without --markdown nothing changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench import pages
+
+from .conftest import REPO
+
+DOC = """A bench: what it measures.
+
+usage: python bench/x.py [--flag]
+                         [--markdown PATH]
+
+How it measures, in a paragraph
+of two lines.
+"""
+
+
+def bench(markdown, tables: int = 2) -> None:
+    """What a bench script's main does: print a line and tables inside pages.page()."""
+    with pages.page(markdown, DOC):
+        print("one line before the tables")
+        for n in range(tables):
+            print("| run | s |")
+            print("| --- | ---: |")
+            print(f"| {n} | 1.0 |")
+            print(f"after table {n}")
+
+
+def test_the_page_has_the_method_and_each_table_its_provenance(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [str(REPO / "bench" / "x.py"), "--repeat", "3"])
+    page = tmp_path / "docs" / "x.md"
+    bench(page)
+    printed = capsys.readouterr().out
+    assert printed.count("| run | s |") == 2  # stdout as without --markdown
+    text = page.read_text()
+    lines = text.splitlines()
+    assert lines[0] == "# A bench: what it measures."
+    assert "How it measures, in a paragraph\nof two lines." in text
+    assert "usage:" not in text and "--markdown PATH" not in text
+    head = subprocess.run(
+        ["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    tables = [i for i, line in enumerate(lines) if line == "| run | s |"]
+    assert len(tables) == 2
+    for i in tables:  # provenance, then a blank line, then the table
+        stamp, command, blank = lines[i - 3 : i]
+        assert stamp.startswith("> 20") and f"commit `{head}" in stamp, stamp
+        assert f"{os.cpu_count()} cores" in stamp and "load " in stamp and "GB" in stamp
+        assert command == "> `python bench/x.py --repeat 3`" and blank == ""
+    assert "| 0 | 1.0 |\n\nafter table 0\n" in text  # a paragraph after a table stands apart
+
+
+def test_without_markdown_nothing_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bench(None)
+    assert "| 1 | 1.0 |" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_run_leaves_no_page(tmp_path):
+    page = tmp_path / "x.md"
+    with pytest.raises(RuntimeError), pages.page(page, DOC):
+        print("| run | s |")
+        raise RuntimeError("the bench broke")
+    assert not page.exists()
+
+
+def test_the_wired_bench_takes_markdown():
+    """bench/batch.py is the example: its parser offers --markdown."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "batch.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--markdown PATH" in done.stdout
