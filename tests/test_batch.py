@@ -350,7 +350,7 @@ def test_quiet_run_prints_a_summary_that_names_failures_and_explains_skips(tree,
     again = run(tree, "-o", out, "--jobs", "1", "--settle-seconds", "60")
     assert "hint: 3 file(s) changed in the last 60 s" in again.stdout
     assert "--settle-seconds 0" in again.stdout
-    assert f"{tree / 'new.wav'}: still changing" in (out / "segmenter.log").read_text()
+    assert "new.wav: still changing" in (out / "segmenter.log").read_text()  # its name in OUT
 
 
 def loky_workers(parent: int) -> list[int]:
