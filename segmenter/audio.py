@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -78,7 +79,7 @@ def open_audio(
     _check_file(path)
     try:
         with _mpg123_muted():
-            handle = sf.SoundFile(str(path))
+            handle = sf.SoundFile(os.fsencode(path))  # bytes: any name a filesystem holds
     except (sf.LibsndfileError, RuntimeError) as exc:
         libsndfile_reason = str(exc).split(": ", 1)[-1].rstrip(".")
         if "data' chunk" in libsndfile_reason or "truncated" in libsndfile_reason.lower():
@@ -139,6 +140,7 @@ def _mpg123_muted() -> Iterator[None]:
 
 def _check_file(path: Path) -> None:
     """The reasons a path is not a recording that need no decoder to tell."""
+    _check_link(path)
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
     if path.exists() and not path.is_file():  # a FIFO or device would block or never end
@@ -157,6 +159,19 @@ def _check_file(path: Path) -> None:
     if _looks_like_text(head):
         raise AudioError(f"{path}: not audio (a text file)")
     _check_riff(path, head)
+
+
+def _check_link(path: Path) -> None:
+    """A symlink that leads nowhere, said as such: dangling, or a loop."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        if path.is_symlink():
+            target = os.readlink(path)
+            raise AudioError(f"{path}: a symlink to {target}, which does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioError(f"{path}: a symlink loop (it leads back to itself)") from None
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import errno
 import json
+import sqlite3
 import sys
 import zlib
 from importlib.util import find_spec
@@ -17,14 +18,21 @@ from typing import Any, NoReturn
 from . import __version__
 from .audio import AudioError
 from .batch import notes
-from .batch.changed import EXIT_SETTINGS_CHANGED, SettingsChanged
+from .batch.changed import SettingsChanged
 from .batch.discovery import check_out
 from .batch.diskfull import EXIT_DISK_FULL, DiskFull
-from .batch.manifest import LockedError, Manifest, ManifestDamaged
+from .batch.manifest import (
+    LockedError,
+    Manifest,
+    ManifestDamaged,
+    ManifestNewer,
+    ManifestUnwritable,
+)
 from .chunking import ChunkOptions
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
 from .engines.model import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES, ModelError, resolve_model
 from .install import extra_hint
+from .names import shown
 from .profiles import PreciseOptions, default_profile, get_profile
 from .profiles.base import ProfileError
 from .profiles.funasr_options import VadOptions
@@ -36,6 +44,7 @@ from .settings import (
     NUMBERS,
     PRECISE_KEYS,
     PROFILE_NAMES,
+    SettingError,
     parse_as,
     read_job,
     renamed_message,
@@ -44,6 +53,8 @@ from .writers import FORMATS, write_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_DAMAGED = 5  # the manifest is damaged: --rebuild-manifest
+EXIT_RUN_FAILED = 6  # a run stopped by an error that is no one file's (OUT unwritable, ...)
+EXIT_SETTINGS_CHANGED = 7  # settings differ from the batch's, nobody said redo: nothing done
 
 
 class Parser(argparse.ArgumentParser):
@@ -75,7 +86,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         help="fsmn (default): FunASR's FSMN-VAD; silero: silero-vad's model on onnxruntime"
-        " (the silero extra); fusion: both, scores combined. silero and fusion"
+        " (bundled, no extra); fusion: both, scores combined. silero and fusion"
         " imply --profile precise, with precise defaults tuned for each engine",
     )
     parser.add_argument(
@@ -375,6 +386,8 @@ EXIT_CODES = (
     "exit codes: 0 ok; 1 some files failed; 2 usage error; 3 OUT in use by another run;"
     f" {EXIT_DISK_FULL} OUT's disk is full (free space, run again);"
     f" {EXIT_DAMAGED} OUT's manifest is damaged (run again with --rebuild-manifest);"
+    f" {EXIT_RUN_FAILED} the run stopped on an error that is no one file's (OUT or its manifest"
+    " cannot be written, ...; what was done is kept);"
     f" {EXIT_SETTINGS_CHANGED} the settings differ from the batch's and nobody said to redo"
     " its files (nothing done: --redo-changed);"
     " 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
@@ -535,6 +548,7 @@ class UsageError(Exception):
 
 
 def run_batch(args: argparse.Namespace) -> int:
+    from .batch.discovery import InputError
     from .batch.runner import run
 
     settings = batch_settings(args)
@@ -544,6 +558,16 @@ def run_batch(args: argparse.Namespace) -> int:
     except SettingsChanged as exc:  # nothing done: said with the date in a cron log
         notes.note(str(exc))
         return EXIT_SETTINGS_CHANGED
+    except (InputError, SettingError, UsageError, ManifestUnwritable):
+        raise  # refused before anything was touched, or named as it is
+    except (OSError, sqlite3.Error, ValueError, TypeError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        log = settings.out / "segmenter.log"
+        where = f" (the traceback is in {log})" if log.is_file() else ""
+        raise RunFailed(
+            f"the run stopped: {reason}{where}; what was done is kept, and the next run goes"
+            " on from there"
+        ) from exc
     if summary.disk_full:
         print(f"segmenter: {summary.disk_full}", file=sys.stderr)
     notes.summary(summary.lines())  # --quiet hides the progress bar, never the summary
@@ -552,7 +576,7 @@ def run_batch(args: argparse.Namespace) -> int:
 
 def ask_to_redo(line: str) -> bool:
     """At a terminal: the line saying the settings changed, and whether to redo those files."""
-    print(f"segmenter: {line}", file=sys.stderr)
+    print(f"segmenter: {shown(line)}", file=sys.stderr)
     print("Redo them with these settings? [y/N] ", end="", file=sys.stderr, flush=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -578,9 +602,10 @@ def run_status(args: argparse.Namespace) -> int:
     print(counts + (f"; {c['gone']} gone (not in the totals)" if c["gone"] else ""))
     print(f"{state['audio_hours']:.3f} h of audio done, {state['speech_hours']:.3f} h of speech")
     for failure in state["failures"]:
-        print(f"failed: {failure['file']}: {failure['error']}")
+        print(f"failed: {shown(failure['file'])}: {shown(failure['error'] or '')}")
     for gone in state["gone"]:
-        print(f"gone: {gone['file']}: {gone['path']} is no longer there (moved or deleted)")
+        where = f"{shown(gone['file'])}: {shown(gone['path'])}"
+        print(f"gone: {where} is no longer there (moved or deleted)")
     if state["gone"]:
         print("  (their outputs stay until a run of their input with --prune removes them)")
     return EXIT_OK
@@ -724,6 +749,22 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result["missing"] else EXIT_OK
 
 
+class RunFailed(Exception):
+    """A run stopped by an error that is no one file's: EXIT_RUN_FAILED."""
+
+
+# what an error means for the exit code, the first match winning; each is one line on stderr
+ERRORS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
+    ((AudioError, ModelError), EXIT_FAILED),
+    ((RunFailed, ManifestUnwritable), EXIT_RUN_FAILED),
+    ((UsageError, ManifestNewer, OSError, TypeError, ValueError), EXIT_USAGE),  # SettingError too
+    (LockedError, EXIT_LOCKED),
+    (DiskFull, EXIT_DISK_FULL),
+    (ManifestDamaged, EXIT_DAMAGED),
+    (SettingsChanged, EXIT_SETTINGS_CHANGED),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a command; every error is one line on stderr and an exit code."""
     args = build_parser().parse_args(argv)
@@ -732,24 +773,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: a batch's files and manifest stay consistent
         print("segmenter: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (AudioError, ModelError) as exc:
-        print(f"segmenter: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except (UsageError, OSError, TypeError, ValueError) as exc:  # SettingError: a ValueError
-        print(f"segmenter: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except LockedError as exc:
-        print(f"segmenter: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except DiskFull as exc:
-        print(f"segmenter: {exc}", file=sys.stderr)
-        return EXIT_DISK_FULL
-    except ManifestDamaged as exc:
-        print(f"segmenter: {exc}", file=sys.stderr)
-        return EXIT_DAMAGED
-    except SettingsChanged as exc:
-        print(f"segmenter: {exc}", file=sys.stderr)
-        return EXIT_SETTINGS_CHANGED
+    except Exception as exc:
+        code = next((code for kinds, code in ERRORS if isinstance(exc, kinds)), None)
+        if code is None:
+            raise
+        print(f"segmenter: {shown(str(exc))}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

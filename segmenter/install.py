@@ -52,6 +52,6 @@ def install_source() -> str:
 def extra_hint(extra: str, what: str) -> str:
     """'`what` needs the `extra` extra: pip install ...' (torch's with the CPU build first)."""
     line = install_line(extra)
-    if extra in ("torch", "silero"):  # a bare pip would fetch the multi-GB CUDA build of torch
+    if extra == "torch":  # a bare pip would fetch the multi-GB CUDA build of torch
         line = f"{CPU_TORCH} && {line}"
     return f"{what} needs the {extra} extra: {line}"

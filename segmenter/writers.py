@@ -14,6 +14,7 @@ import errno
 import itertools
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,6 +30,16 @@ from .audio import SAMPLE_RATE, block_frames, check_header, open_audio
 from .segments import Segment, segments_of
 
 TMP_PREFIX = ".tmp-"
+# the temporary names made here, which a run's start-up sweep removes (and nothing else):
+# `.tmp-<pid>-<n><ext>` files (_stage) and `.tmp-<pid>-<8 random>` folders (clips); earlier
+# versions made `.tmp-<8 random>` folders
+TMP_FILE = re.compile(r"\.tmp-\d+-\d+(\.[A-Za-z0-9]+)?")
+TMP_FOLDER = re.compile(r"\.tmp-(\d+-)?[a-z0-9_]{8}")
+
+
+def tmp_folder_prefix() -> str:
+    """mkdtemp's prefix for a temporary folder beside an output (see TMP_FOLDER)."""
+    return f"{TMP_PREFIX}{os.getpid()}-"
 
 
 def _process_umask() -> int:
@@ -75,10 +86,38 @@ def output_base(out: Path, rel: str) -> Path:
     return out.joinpath(*parts)
 
 
+CLIPS_SUFFIX = ".clips"
+
+
 def clips_folder(out: Path, rel: str) -> Path:
     """Where a recording's clips go: `OUT/a/b/x.wav.clips`."""
     base = output_base(out, rel)
-    return base.with_name(base.name + ".clips")
+    return base.with_name(base.name + CLIPS_SUFFIX)
+
+
+def output_names(rel: str, formats: tuple[str, ...], clips: bool) -> list[str]:
+    """The names under OUT a recording's outputs take: its format files, its clips folder."""
+    names = [rel + suffix for name in formats for suffix in SUFFIXES[name]]
+    return names + ([rel + CLIPS_SUFFIX] if clips else [])
+
+
+def name_too_long(out: Path, names: list[str]) -> str | None:
+    """Why one of these output names cannot exist in OUT (a name longer than the filesystem's
+    NAME_MAX, in bytes), or None; the reason names the longest."""
+    try:
+        limit = os.pathconf(out, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = max(names, key=lambda name: len(os.fsencode(PurePosixPath(name).name)))
+    size = len(os.fsencode(PurePosixPath(longest).name))
+    if size <= limit:
+        return None
+    shown_name = PurePosixPath(longest).name
+    shown_name = shown_name[:24] + "..." + shown_name[-24:]
+    return (
+        f"its output name {shown_name} would be {size} bytes long; the filesystem of OUT takes"
+        f" {limit}: rename the recording"
+    )
 
 
 _TMP_NUMBERS = itertools.count()
@@ -101,7 +140,7 @@ def _stage(target: str | Path, text: str) -> str:
         except FileExistsError:  # left by a killed process that had our pid: take the next
             continue
     try:
-        data = memoryview(text.encode("utf-8"))
+        data = memoryview(text.encode("utf-8", "surrogateescape"))  # a name's own bytes
         while data:  # one write takes it all but for huge texts or signals
             data = data[os.write(fd, data) :]
     except BaseException:
@@ -200,6 +239,9 @@ def write_durably(texts: dict[str | Path, str]) -> None:
                 staged.append((target, _stage(target, text)))
         with naming(next(iter(texts), Path("."))):
             sync_paths([tmp for _, tmp in staged])
+        for target, _ in staged:  # a folder in the way fails the group before any is renamed
+            if os.path.isdir(target):
+                raise WriteError(Path(target), IsADirectoryError(errno.EISDIR, "is a folder"))
         for renamed, (target, tmp) in enumerate(staged):
             with naming(target):
                 _replace(tmp, target)
@@ -209,8 +251,8 @@ def write_durably(texts: dict[str | Path, str]) -> None:
             sync_paths(sorted(changed))
     finally:
         for _, tmp in staged:
-            if tmp:
-                with contextlib.suppress(FileNotFoundError):
+            if tmp:  # where OUT refuses even this, the next run's start-up sweep removes it
+                with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
 
@@ -358,7 +400,15 @@ def document_json(document: dict[str, Any]) -> str:
         else:
             text = json.dumps(value, indent=1, ensure_ascii=False)
         fields.append(f" {json.dumps(key, ensure_ascii=False)}: " + text.replace("\n", "\n "))
-    return ("{\n" + ",\n".join(fields) + "\n}\n") if fields else "{}\n"
+    text = ("{\n" + ",\n".join(fields) + "\n}\n") if fields else "{}\n"
+    if text.isascii():
+        return text
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# a file name that is not UTF-8 reaches Python with surrogate escapes, which ensure_ascii=False
+# writes as is; JSON escapes them (json.loads gives the same name back), so the file stays UTF-8
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _texts(name: str, document: dict[str, Any], uri: str) -> tuple[str, ...]:
@@ -404,6 +454,21 @@ def _held(index: int, start: int, stop: int, rate: int, count: int) -> str:
     return clip_name(index, Segment(round(start * 1000 / rate), round(stop * 1000 / rate)), count)
 
 
+CLIP_NAME = re.compile(r"\d{4,}_\d+\.\d{3}-\d+\.\d{3}\.wav")  # what clip_name makes
+
+
+def holds_only_clips(folder: Path) -> bool:
+    """Whether a folder holds nothing but clips (files named as clip_name names them): only
+    such a folder is ever replaced or removed, never one that holds anything else."""
+    try:
+        with os.scandir(folder) as entries:
+            return all(
+                CLIP_NAME.fullmatch(e.name) and e.is_file(follow_symlinks=False) for e in entries
+            )
+    except NotADirectoryError:
+        return False
+
+
 def write_clips(
     source: Path,
     folder: Path,
@@ -420,7 +485,7 @@ def write_clips(
     """
     with naming(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
+        staging = Path(tempfile.mkdtemp(prefix=tmp_folder_prefix(), dir=folder.parent))
         staging.chmod(0o777 & ~UMASK)  # mkdtemp's 0700 would survive the rename
     try:
         try:
@@ -431,6 +496,12 @@ def write_clips(
         with naming(folder):
             sync_paths([*(str(staging / name) for name in names), str(staging)])
             if folder.exists():
+                if not holds_only_clips(folder):
+                    raise OSError(
+                        errno.ENOTEMPTY,
+                        "it holds files that are not clips (the outputs of an input folder of"
+                        " that name?): not replaced",
+                    )
                 shutil.rmtree(folder)
             os.replace(staging, folder)
             sync_paths([str(folder.parent)])  # on disk before the batch records the file
@@ -458,12 +529,12 @@ def _raise_if_full(folder: Path) -> None:
 
 def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
     try:
-        info = sf.info(str(source)) if rate is None else None
+        info = sf.info(os.fsencode(source)) if rate is None else None
     except (sf.LibsndfileError, RuntimeError):
         info = None
     names = []
     if info is not None:  # source rate and channels, straight from the file
-        with sf.SoundFile(str(source)) as f:
+        with sf.SoundFile(os.fsencode(source)) as f:
             check_header(source, f.samplerate, f.channels)
             block = block_frames(f.samplerate, f.channels)
             channels = 1 if channel is not None else f.channels
@@ -472,7 +543,7 @@ def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
                 f.seek(start)
                 part, written = staging / f"{i}.part", 0  # named once its length is known
                 wav = {"subtype": "PCM_16", "format": "WAV"}
-                with sf.SoundFile(part, "w", f.samplerate, channels, **wav) as clip:
+                with sf.SoundFile(os.fsencode(part), "w", f.samplerate, channels, **wav) as clip:
                     for at in range(start, stop, block):  # a block at a time, never a segment
                         data = f.read(min(block, stop - at), dtype="float32", always_2d=True)
                         clip.write(data[:, [channel]] if channel is not None else data)
@@ -488,7 +559,7 @@ class _MonoClip:
 
     def __init__(self, path: Path, rate: int):
         self.path = path
-        self.file = sf.SoundFile(path, "w", rate, 1, "PCM_16", format="WAV")
+        self.file = sf.SoundFile(os.fsencode(path), "w", rate, 1, "PCM_16", format="WAV")
         self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, 1)
 
     def write(self, samples: np.ndarray) -> None:

@@ -139,7 +139,7 @@ def test_rerun_skips_done_and_redoes_on_change(tree, tmp_path):
     assert rows(out)["broken.wav"]["attempts"] == 2
     assert rows(out)["short.WAV"]["attempts"] == 1
     refused = run(tree, "-o", out, "--max-end-silence-time", "300")  # changes results
-    assert refused.returncode == 6 and rows(out) == rows(out) | {"short.WAV": first["short.WAV"]}
+    assert refused.returncode == 7 and rows(out) == rows(out) | {"short.WAV": first["short.WAV"]}
     run(tree, "-o", out, "--max-end-silence-time", "300", "--redo-changed")
     changed = rows(out)
     assert changed["short.WAV"]["attempts"] == 2 and changed["short.WAV"]["status"] == "done"

@@ -15,7 +15,7 @@ from segmenter.batch.runner import BatchSettings
 from .test_batch import SEGMENTER, rows, run, unstamped
 from .test_gone import recording
 
-REFUSED = 6
+REFUSED = 7  # cli.EXIT_SETTINGS_CHANGED (6 is a run stopped by an error that is no file's)
 
 
 @pytest.fixture

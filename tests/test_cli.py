@@ -43,12 +43,17 @@ def test_bad_file_is_one_line_error(tmp_path):
 
 def holds_open(path: Path) -> bool:
     """Whether any process has `path` open (the command is decoding it)."""
-    for fd in Path("/proc").glob("[0-9]*/fd/*"):
-        try:
-            if os.readlink(fd) == str(path):
-                return True
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:  # a process may end while it is looked at
+            fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                    return True
+            except OSError:
+                continue
     return False
 
 

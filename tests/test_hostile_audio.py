@@ -94,16 +94,26 @@ def sparse_wav(path: Path, rate: int, channels: int, seconds: float) -> Path:
     return path
 
 
-DECODE = """
-import resource, sys
+# the child's own peak: VmHWM (ru_maxrss keeps, across exec, what the fork from the test process
+# inherited, which may be hundreds of MB once torch is loaded)
+PEAK_MB = """
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return int(next(l for l in status if l.startswith("VmHWM:")).split()[1]) // 1024
+"""
+DECODE = (
+    PEAK_MB
+    + """
+import sys
 from segmenter.audio import AudioError, open_audio
 try:
     with open_audio(sys.argv[1]) as audio:
         print("samples", sum(len(block) for block in audio))
 except AudioError as exc:
     print("error", exc)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(peak_mb())
 """
+)
 
 
 def decode_in_child(path: Path) -> tuple[str, int]:
@@ -152,14 +162,11 @@ def test_memory_holds_whatever_rate_and_channels_a_header_claims(
 def test_clips_at_the_source_rate_are_cut_a_block_at_a_time(tmp_path):
     """A clip of a 768 kHz x 64-channel source is written in blocks, never read whole."""
     path = sparse_wav(tmp_path / "wide.wav", 768_000, 64, 3.0)
-    script = (
-        "import resource, sys\nfrom pathlib import Path\n"
+    script = PEAK_MB + (
+        "import sys\nfrom pathlib import Path\n"
         "from segmenter.segments import Segment\nfrom segmenter.writers import write_clips\n"
         "write_clips(Path(sys.argv[1]), Path(sys.argv[2]), [Segment(0, 3000)])\n"
-        # VmHWM: this process's peak; ru_maxrss would count pytest's own RSS, which Linux hands
-        # to a child across vfork + exec
-        "print(next(int(l.split()[1]) for l in open('/proc/self/status')"
-        " if l.startswith('VmHWM')) // 1024)"
+        "print(peak_mb())"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(path), str(tmp_path / "clips")],

@@ -165,7 +165,7 @@ def test_cron_log_says_plainly_when_the_job_settings_changed(install):
     job.write_text(
         job.read_text().replace("max_end_silence_time = 800", "max_end_silence_time = 500")
     )
-    assert cron(install) == 6  # refused: nothing overwritten without being told
+    assert cron(install) == 7  # refused: nothing overwritten without being told
     last = (install.parent / "cron.log").read_text().splitlines()[-1]
     assert "settings differ from the batch's: 1 file(s) done with other settings would be" in last
     assert "(max_end_silence_time: 800 -> 500); nothing done: run again with --redo-changed" in last

@@ -172,3 +172,57 @@ def test_bench_measures_what_a_lean_install_runs(torchless):
     assert set(rows) == {("onnx", "fp32"), ("onnx", "int8")}
     assert rows[("onnx", "fp32")]["agreement"] == 1.0
     assert not any(r["torch_imported"] for r in rows.values())
+
+
+def plain_install(root: Path) -> Path:
+    """A fresh venv with this checkout installed as a user installs it: `pip install` of the
+    source (a copy, so the build leaves nothing in the checkout), no extras, through pip's own
+    configuration (the indexes and local mirror `make` uses too). Returns its bin folder."""
+    source = root / "source"
+    source.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(REPO / name, source / name)
+    shutil.copytree(
+        REPO / "segmenter", source / "segmenter", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+    ]
+    done = subprocess.run([*pip, str(source)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return venv / "bin"
+
+
+def test_plain_install_runs_silero_and_fusion_without_torch(tmp_path):
+    """issue 26: `--engine silero` and `--engine fusion` on the plain install (no extras), whose
+    packages hold no torch, onnx or silero-vad; the segments are the ones this checkout gives."""
+    bin_folder = plain_install(tmp_path)
+    listed = subprocess.run(
+        [bin_folder / "python", "-m", "pip", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = {p["name"].lower().replace("_", "-") for p in json.loads(listed.stdout)}
+    assert "fsmn-segmenter" in installed and "onnxruntime" in installed
+    assert not [p for p in installed if TORCH_PACKAGES.match(p)]
+    assert not installed & {"onnx", "silero-vad", "torchaudio"}
+    sample = str(SAMPLES / BATCH_SAMPLES[0])
+    for engine in ("silero", "fusion"):
+        cmd = ["segment", sample, "--engine", engine]
+        plain = subprocess.run(
+            [bin_folder / "segmenter", *cmd], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert plain.returncode == 0, plain.stderr
+        here = subprocess.run([SEGMENTER, *cmd], capture_output=True, text=True, check=True)
+        ours, theirs = json.loads(plain.stdout), json.loads(here.stdout)
+        assert ours["model"]["engine"] == engine and ours["segments"]
+        assert ours["segments"] == theirs["segments"]
+        assert ours["model"] == theirs["model"]

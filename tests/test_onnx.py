@@ -69,6 +69,17 @@ def test_bundled_onnx_files_are_what_export_makes_now(exported):
         assert np.abs(a - b).max() < 1e-6, shipped
 
 
+def test_fp32_graph_uses_the_blocked_depthwise_kernel():
+    """The FP32 graph's memory filters are 2-D convolutions of height 1 (onnxruntime runs them on
+    its blocked depthwise kernel; 1-D ones went through its generic path)."""
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(str(bundled_model_dir() / "model.onnx")).graph
+    convs = [n for n in graph.node if n.op_type.startswith("Conv")]
+    assert [n.op_type for n in convs] == ["Conv"] * 4
+    for conv in convs:
+        assert list(next(a.ints for a in conv.attribute if a.name == "kernel_shape")) == [1, 20]
+
+
 ONNX_CHILD = """
 import json, sys
 from segmenter.vad import Vad

@@ -1,15 +1,18 @@
-"""The silero engine: silero-vad's own probabilities, spread over 10 ms frames the same way
-whatever the block size, n // 160 frames for n samples, and a one-line hint without the package."""
+"""The silero engine: the shipped graph is silero-vad's (rewritten as SOURCE.md says), its scores
+silero-vad's own probabilities, spread over 10 ms frames the same way whatever the block size,
+n // 160 frames for n samples; it runs without silero-vad, torch or onnx."""
 
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from segmenter.engines.model import ModelError
-from segmenter.engines.silero import WINDOW, SileroEngine
+from segmenter.engines import silero
+from segmenter.engines.model import ModelError, sha256_of
+from segmenter.engines.silero import GRAPH, UPSTREAM_VERSION, WINDOW, SileroEngine
 
 from .conftest import REPO
 
@@ -20,8 +23,13 @@ RECORDINGS = sorted(REALSET.glob("*.wav")) or sorted(GOLDEN.glob("*.flac"))[:2]
 
 @pytest.fixture(scope="module")
 def engine() -> SileroEngine:
-    pytest.importorskip("silero_vad", reason="the silero extra is not installed")
     return SileroEngine.load()
+
+
+def needs_silero_vad() -> None:
+    """Skip where silero-vad's package (the dev extra) is not installed."""
+    if find_spec("silero_vad") is None:
+        pytest.skip("silero-vad is not installed (the dev extra)")
 
 
 def samples_of(path: Path) -> np.ndarray:
@@ -55,6 +63,7 @@ def stream_scores(engine: SileroEngine, samples: np.ndarray, block: int) -> np.n
 @pytest.mark.parametrize("onnx", [True, False], ids=["onnx", "jit"])
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.stem)
 def test_scores_are_silero_vads_own_probabilities(engine, path, onnx):
+    needs_silero_vad()
     from silero_vad import load_silero_vad
 
     samples = samples_of(path)
@@ -81,11 +90,50 @@ def test_one_frame_per_whole_10ms(engine, length):
     assert given <= length // 160 and given + len(stream.finish()) == length // 160
 
 
-@pytest.mark.parametrize("package", ["silero_vad", "onnxruntime", "onnx"])
-def test_a_missing_package_is_one_line_with_the_pip_hint(monkeypatch, package):
-    monkeypatch.setitem(sys.modules, package, None)  # import machinery: "not installed"
+def test_shipped_graph_is_the_rewrite_of_the_one_silero_vad_ships():
+    """The same graph, node for node and weight for weight, as the build tool makes from the
+    installed silero-vad's (a new silero-vad with other weights fails here: rebuild)."""
+    needs_silero_vad()
+    onnx = pytest.importorskip("onnx")
+    from segmenter.toolkit.silero_graph import shipped_graph, upstream_graph
+
+    ours = onnx.load_model_from_string(silero.model_path().read_bytes())
+    theirs = onnx.load_model_from_string(shipped_graph(upstream_graph()))
+    assert ours.graph == theirs.graph
+    assert len(ours.graph.node) > 20 and any(n.op_type == "LSTM" for n in ours.graph.node)
+    upstream = onnx.load(str(upstream_graph()))
+    lstm = next(n for n in upstream.graph.node if n.op_type == "LSTM")
+    kept = {w.name: w for w in ours.graph.initializer}
+    for k, name in zip("WRB", lstm.input[1:4], strict=True):  # silero-vad's LSTM, as published
+        assert kept[f"recurrent/{k}"].raw_data == next(
+            w.raw_data for w in upstream.graph.initializer if w.name == name
+        )
+
+
+def test_source_names_the_shipped_files():
+    """SOURCE.md gives the version and the checksum of the graph that is shipped, beside its
+    MIT licence; the per-file document names the same."""
+    folder = silero.bundled_dir()
+    source = (folder / "SOURCE.md").read_text(encoding="utf-8")
+    assert f"| {GRAPH} | {sha256_of(folder / GRAPH)} |" in source
+    assert f"`silero-vad`\n{UPSTREAM_VERSION} ships it" in source
+    assert (folder / "LICENSE").read_text().startswith("MIT License")
+    info = SileroEngine.load().info()
+    assert info["name"] == f"silero-vad {UPSTREAM_VERSION}"
+    assert info["sha256"] == sha256_of(folder / GRAPH)
+
+
+def test_runs_without_silero_vad_torch_or_onnx(monkeypatch, engine):
+    """Loading and scoring import none of them (the plain install's venv: test_lean.py)."""
+    for package in ("silero_vad", "torch", "onnx"):
+        monkeypatch.setitem(sys.modules, package, None)  # import machinery: "not installed"
+    scores = stream_scores(SileroEngine.load(), samples_of(RECORDINGS[0]), 16000)
+    np.testing.assert_array_equal(scores, stream_scores(engine, samples_of(RECORDINGS[0]), 16000))
+
+
+def test_a_lost_graph_is_one_line_saying_reinstall(monkeypatch, tmp_path):
+    monkeypatch.setattr(silero, "bundled_dir", lambda: tmp_path)
     with pytest.raises(ModelError) as raised:
         SileroEngine.load()
     message = str(raised.value)
-    assert "\n" not in message and package in message
-    assert f"pip install -e '{REPO}[silero]'" in message
+    assert "\n" not in message and f"missing; reinstall: pip install -e '{REPO}'" in message

@@ -6,8 +6,8 @@ how many files it would redo, and which settings changed (against the settings t
 recorded for the batch's most common other hash; a manifest from before they were recorded
 cannot say which). It goes on only if the user said so: `--redo-changed` (job key
 `redo_changed = true`), `--force` (redo everything), or a yes to the question it asks at a
-terminal. Otherwise (cron, systemd, a script, a no) it stops, writes nothing, and exits with
-`EXIT_SETTINGS_CHANGED`.
+terminal. Otherwise (cron, systemd, a script, a no) it stops, writes nothing, and the command
+exits with code 7 (cli.EXIT_SETTINGS_CHANGED, the exit-code table's one source).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from .notes import note
 
 log = logging.getLogger("segmenter.batch.changed")
 
-EXIT_SETTINGS_CHANGED = 6
 SHOWN = 4  # settings named in the line, then "and N more"
 CHUNKING_KEYS = {"merge_for_asr_s": "merge_for_asr"}  # ChunkOptions field -> option name
 

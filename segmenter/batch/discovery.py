@@ -146,6 +146,25 @@ def check_out(out: Path) -> None:
     """OUT must be a folder (or not exist yet): a file there is a usage error, named."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file, not a folder (the output folder goes there)")
+    if out.is_symlink() and not out.exists():
+        raise InputError(
+            f"{out}: a symlink to {os.readlink(out)}, which does not exist: make that folder,"
+            " or give another OUT"
+        )
+
+
+def check_outside(roots: list[Path], out: Path) -> None:
+    """No input may be OUT or lie inside it (symlinks resolved): a run would take its own
+    outputs for recordings, and its start-up clean-up works inside OUT."""
+    home = Path(os.path.realpath(out))
+    for root in roots:
+        where = Path(os.path.realpath(root))
+        if where == home or where.is_relative_to(home):
+            what = "is the output folder itself" if where == home else "is inside the output folder"
+            raise InputError(
+                f"input {root} {what} {out}: a run would segment its own outputs; give an"
+                " OUT outside the inputs (an OUT inside an input is fine)"
+            )
 
 
 def _prefix(root: Path) -> str:

@@ -26,11 +26,11 @@ from .reasons import plain_reason
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     rel TEXT PRIMARY KEY,          -- output name under OUT (input path relative to its root)
-    path TEXT NOT NULL,            -- input path as given
+    path TEXT NOT NULL,            -- absolute input path (version 1: as given)
     size INTEGER NOT NULL,
     mtime REAL NOT NULL,
     fingerprint TEXT,              -- content hash of size, head and tail
-    status TEXT NOT NULL,          -- pending, running, done, failed
+    status TEXT NOT NULL,          -- pending, running, done, failed, gone (version 2)
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     config TEXT,                   -- hash of the model and every result-changing option
@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS files (
 )
 """
 # The result-changing settings of each config hash a run used, so that a run with other
-# settings can say which changed (batch/changed.py). A table of its own: older manifests get it
-# empty when opened for writing, and their earlier settings are unknown.
+# settings can say which changed (batch/changed.py). A table of its own (version 2): older
+# manifests get it empty when opened for writing, and their earlier settings are unknown.
 CONFIGS = """
 CREATE TABLE IF NOT EXISTS configs (
     hash TEXT PRIMARY KEY,
@@ -111,9 +111,207 @@ def check_intact(db: sqlite3.Connection, path: Path, existed: bool = True) -> No
         raise ManifestDamaged(path, problems[0])
 
 
+# -- schema versions: PRAGMA user_version --------------------------------------------------------
+#
+# SCHEMA is the table this code writes, version SCHEMA_VERSION. A manifest of an older version is
+# brought up to it on open by MIGRATIONS, one step per version (a step gets the connection inside
+# the open's transaction; to add a column: bump SCHEMA_VERSION, add the column to SCHEMA, and add
+# the step `lambda db: db.execute("ALTER TABLE files ADD COLUMN ...")` under the old version).
+# A newer manifest is refused, never written; `status` and `report` read an older one as it is.
+
+SCHEMA_VERSION = 2
+UNWRITABLE = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def _from_unversioned(db: sqlite3.Connection) -> None:
+    """Version 0, the manifests written before versions, has version 1's table as it is."""
+
+
+def _to_gone_and_configs(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: the `configs` table (which settings a config hash stands for, empty: a
+    batch's earlier settings are unknown), and absolute input paths, which tell a recording
+    whose input is gone (batch/gone.py) from one a run started elsewhere names differently.
+
+    Version 1 kept an input path as it was given; a relative one is taken as relative to the
+    folder this run started in (a nightly job starts in the same folder every night), which
+    is where version 2 without this step would have looked for it too. Version 2 also adds
+    the status `gone`, which a version 1 segmenter would not know (hence the new version:
+    that segmenter refuses this manifest instead of misreading its rows). One UPDATE in SQL,
+    so a manifest of millions of rows is never held in memory.
+    """
+    db.execute(CONFIGS)
+    db.create_function("absolute", 1, _absolute, deterministic=True)
+    db.execute("UPDATE files SET path = absolute(path) WHERE absolute(path) IS NOT path")
+
+
+def _absolute(path: str | bytes) -> str | bytes:
+    """`path` made absolute, as stored: a BLOB name (not UTF-8) stays bytes."""
+    if isinstance(path, bytes):
+        return path if os.path.isabs(path) else os.path.abspath(path)
+    if os.path.isabs(path):
+        return path
+    return _name_value(os.path.abspath(path))
+
+
+# version N -> the step that makes it N + 1
+MIGRATIONS = {0: _from_unversioned, 1: _to_gone_and_configs}
+
+
+class ManifestNewer(Exception):
+    """A manifest written by a newer segmenter: refused, not written to."""
+
+    def __init__(self, path: Path, version: int):
+        super().__init__(
+            f"{path} has schema version {version}, newer than this segmenter's"
+            f" ({SCHEMA_VERSION}): run the segmenter that wrote it (or a newer one), or another"
+            " OUT"
+        )
+
+
+class ManifestUnwritable(Exception):
+    """OUT/manifest.sqlite (or its folder, where SQLite keeps its log) cannot be written."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(
+            f"{path} cannot be written ({reason}): give this user write access to it and to"
+            f" {path.parent} (its log goes beside it), or run into another OUT; `segmenter"
+            f" status {path.parent}` still reads it"
+        )
+
+
+def upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Make a new manifest, or bring an older one to SCHEMA_VERSION, in one transaction; a
+    newer one is refused, one whose table lacks what this code writes is damaged."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = check_version(db, path)
+        if not _has_table(db):
+            db.execute(SCHEMA)
+            db.execute(CONFIGS)
+        else:
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](db)
+        check_columns(db, path, SCHEMA_VERSION)
+        # written every time: the first write of the run, so an unwritable manifest (a read-only
+        # file, which SQLite opens read-only without a word) says so here, not mid-run
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def check_version(db: sqlite3.Connection, path: Path) -> int:
+    """The manifest's schema version; ManifestNewer if this code does not know it."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ManifestNewer(path, version)
+    return version
+
+
+def _schema_columns(table: str, schema: str) -> tuple[str, ...]:
+    """The columns of a schema's table, read from SQLite itself (the schema is their one
+    source)."""
+    with sqlite3.connect(":memory:") as db:
+        db.execute(schema)
+        return tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+COLUMNS = _schema_columns("files", SCHEMA)
+# each table this code reads and writes: (its columns, the version that added it)
+TABLES = {"files": (COLUMNS, 0), "configs": (_schema_columns("configs", CONFIGS), 2)}
+
+
+def check_columns(db: sqlite3.Connection, path: Path, version: int | None = None) -> None:
+    """ManifestDamaged unless each table of the manifest's schema `version` (its own, read,
+    when None) has every column this code reads and writes, and no other that a row cannot be
+    written without (NOT NULL with no default): a column renamed, dropped or added by hand, or
+    a table dropped, would otherwise fail every query with a traceback."""
+    if not _has_table(db):
+        return
+    if version is None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    for table, (columns, since) in TABLES.items():
+        if version >= since:
+            _check_table(db, path, table, columns)
+
+
+def _check_table(db: sqlite3.Connection, path: Path, table: str, columns: tuple[str, ...]) -> None:
+    found = {row[1]: row for row in db.execute(f"PRAGMA table_info({table})")}
+    if not found:
+        raise ManifestDamaged(path, f"it lacks its {table} table")
+    missing = [name for name in columns if name not in found]
+    if missing:
+        raise ManifestDamaged(path, f"its {table} table lacks the column(s) {', '.join(missing)}")
+    required = [
+        name
+        for name, row in found.items()
+        if name not in columns and row["notnull"] and row["dflt_value"] is None
+    ]
+    if required:
+        raise ManifestDamaged(
+            path,
+            f"its {table} table has column(s) {', '.join(required)} this segmenter cannot fill",
+        )
+
+
 def _has_table(db: sqlite3.Connection) -> bool:
     """Whether the manifest's table of files is there."""
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone() is not None
+
+
+class NamesConnection(sqlite3.Connection):
+    """A connection that stores any name a filesystem holds.
+
+    A name that is not valid UTF-8 reaches Python as a str with surrogate escapes (os.fsdecode),
+    which sqlite3 refuses to bind: such a str goes in as the BLOB of its bytes instead, and
+    comes out as the same str (`_row`). Valid names stay TEXT, as they always were, so a name
+    is always stored one way and compares equal to itself in joins and lookups.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _bindable(parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        return super().executemany(sql, (_bindable(p) for p in parameters))
+
+
+def _bindable(parameters: Any) -> Any:
+    """Query parameters with surrogate-escaped names as the bytes they stand for."""
+    if isinstance(parameters, dict):
+        return {key: _name_value(value) for key, value in parameters.items()}
+    return tuple(_name_value(value) for value in parameters)
+
+
+def _name_value(value: Any) -> Any:
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")
+    return value
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple) -> sqlite3.Row:
+    """A row by name, its BLOB names back as the str (with surrogate escapes) they came from."""
+    if any(isinstance(value, bytes) for value in values):
+        values = tuple(
+            v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v for v in values
+        )
+    return sqlite3.Row(cursor, values)
+
+
+def _text(data: bytes) -> str:
+    """TEXT as str; bytes that are not UTF-8 (written by another program) escaped, not fatal."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def connect(target: str | Path, **options: Any) -> sqlite3.Connection:
+    """A manifest connection: any name storable, rows by name."""
+    db = sqlite3.connect(target, factory=NamesConnection, **options)
+    db.row_factory = _row
+    db.text_factory = _text
+    return db
 
 
 def now() -> str:
@@ -179,15 +377,22 @@ class Manifest:
         path = out / "manifest.sqlite"
         existed = path.exists()
         # shared with the thread joblib's Dask backend dispatches from, which reads the plan
-        db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        db.row_factory = sqlite3.Row
+        db = connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         check_intact(db, path, existed)
-        # WAL, and FULL: each commit syncs the log, so a power cut never takes back a `done`
-        # (NORMAL could); commits are grouped, so the sync is paid a few times a second
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute(SCHEMA)
-        db.execute(CONFIGS)
+        try:
+            # WAL, and FULL: each commit syncs the log, so a power cut never takes back a
+            # `done` (NORMAL could); commits are grouped, so the sync is paid a few times a second
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            upgrade(db, path)
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if exc.sqlite_errorcode & 0xFF in UNWRITABLE:
+                raise ManifestUnwritable(path, str(exc)) from None
+            raise
+        except (ManifestDamaged, ManifestNewer):
+            db.close()
+            raise
         return cls(db, path)
 
     @classmethod
@@ -205,7 +410,7 @@ class Manifest:
         uri = path.absolute().as_uri()
         db = None
         if path.with_name(path.name + "-wal").exists():
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+            db = connect(f"{uri}?mode=ro", uri=True, timeout=30)
             try:
                 db.execute("SELECT COUNT(*) FROM files").fetchone()
             except sqlite3.OperationalError:
@@ -213,9 +418,14 @@ class Manifest:
                 db = None
             except sqlite3.DatabaseError:
                 pass  # damaged: check_intact says so below
-        db = db or sqlite3.connect(f"{uri}?immutable=1", uri=True)
-        db.row_factory = sqlite3.Row
+        db = db or connect(f"{uri}?immutable=1", uri=True)
         check_intact(db, path)
+        try:
+            check_version(db, path)
+            check_columns(db, path)
+        except (ManifestDamaged, ManifestNewer):
+            db.close()
+            raise
         return cls(db, path)
 
     def close(self) -> None:
@@ -400,6 +610,22 @@ class Manifest:
     def forget(self, rel: str) -> None:
         """Remove a recording's row (its outputs are removed first: `gone.prune`)."""
         self.db.execute("DELETE FROM files WHERE rel = ?", (rel,))
+
+    def found_matching(self, pattern: str) -> list[str]:
+        """This run's recordings whose name matches a GLOB `pattern` (layout checks)."""
+        query = "SELECT rel FROM found WHERE rel GLOB ? ORDER BY rel"
+        return [row[0] for row in self.db.execute(query, (pattern,))]
+
+    def found_todo(self, rel: str) -> bool | None:
+        """Whether this run's plan has `rel` to do; None if the run did not find it."""
+        row = self.db.execute("SELECT todo FROM found WHERE rel = ?", (rel,)).fetchone()
+        return None if row is None else bool(row[0])
+
+    def set_aside(self, rel: str, reason: str) -> None:
+        """Fail a recording of the plan before it is handed out, saying why."""
+        with self.transaction():
+            self.failed(rel, reason)
+            self.db.execute("UPDATE found SET todo = 0 WHERE rel = ?", (rel,))
 
     def _upsert_pending(self, src: Source, fp: str | None, config: str) -> None:
         self.db.execute(

@@ -9,6 +9,8 @@ and the one that kills its worker again is recorded as failed.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -29,16 +31,49 @@ from typing import TYPE_CHECKING, Any
 from ..chunking import ChunkOptions
 from ..engines import DEFAULT_ENGINE
 from ..engines.model import DEFAULT_RUNTIME, resolve_model
+from ..names import shown
 from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
 from ..settings import SettingError, check
 from ..views.report import write_report
-from ..writers import TMP_PREFIX, clips_folder, output_base, render_formats, write_durably
+from ..writers import (
+    CLIPS_SUFFIX,
+    SUFFIXES,
+    TMP_FILE,
+    TMP_FOLDER,
+    WriteError,
+    clips_folder,
+    holds_only_clips,
+    name_too_long,
+    output_base,
+    output_names,
+    render_formats,
+    tmp_folder_prefix,
+    write_durably,
+)
 from . import forkserver
-from .changed import Confirm, check_settings
-from .discovery import Source, check_out, check_roots, settled, unmatched, walk
+from .changed import Confirm, SettingsChanged, check_settings
+from .discovery import (
+    InputError,
+    Source,
+    check_out,
+    check_outside,
+    check_roots,
+    settled,
+    unmatched,
+    walk,
+)
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
 from .gone import find_gone, prune
-from .manifest import Manifest, OutputLock, config_hash
+from .layout import clashes
+from .manifest import (
+    LockedError,
+    Manifest,
+    ManifestDamaged,
+    ManifestNewer,
+    ManifestUnwritable,
+    OutputLock,
+    config_hash,
+)
 from .notes import note
 from .pool import choose_workers
 from .reasons import plain_reason
@@ -49,6 +84,16 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 log = logging.getLogger("segmenter.batch.runner")
+# errors that say all there is to say in their one line (no traceback in the log)
+ONE_LINE_ERRORS = (
+    InputError,
+    DiskFull,
+    LockedError,
+    ManifestDamaged,
+    ManifestNewer,
+    ManifestUnwritable,
+    SettingsChanged,
+)
 
 
 @dataclass(frozen=True)
@@ -180,7 +225,8 @@ class Summary:
             f"audio: {self.audio_s / 3600:.3f} h, speech: {self.speech_s / 3600:.3f} h,"
             f" in {self.wall_s:.1f} s" + (f" ({rate:.0f}x real time)" if rate else ""),
         ]
-        lines += [f"failed: {name}: {why}" for name, why in self.failures[:SHOWN_FAILURES]]
+        shown_failures = self.failures[:SHOWN_FAILURES]
+        lines += [f"failed: {shown(name)}: {shown(why)}" for name, why in shown_failures]
         if self.failed > len(self.failures):
             lines.append(
                 f"... and {self.failed - len(self.failures)} more failed:"
@@ -292,6 +338,9 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     from ..writers import write_clips
 
     start = time.perf_counter()
+    too_long = name_too_long(settings.out, output_names(task.rel, settings.formats, settings.clips))
+    if too_long:  # before any work: it could never be written
+        return {"rel": task.rel, "error": too_long, "seconds": _since(start)}
     try:
         vad = worker_vad(settings.model, settings.precision, settings.runtime, settings.engine)
         document = vad.document(
@@ -317,6 +366,8 @@ def segment_task(task: Task, settings: BatchSettings) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any failure of one file is that file's reason
         if no_space(exc):  # OUT's disk, not this file: the run stops (a plain, picklable error)
             raise OSError(exc.errno, str(exc)) from None
+        if isinstance(exc, WriteError) and exc.errno not in NAME_ERRORS:  # OUT read-only, ...
+            raise OSError(exc.errno, str(exc)) from None
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         return {"rel": task.rel, "error": reason, "seconds": _since(start)}
 
@@ -341,6 +392,7 @@ def run(settings: BatchSettings, confirm: Confirm | None = None) -> tuple[Summar
     out = settings.out
     check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
     check_out(out)
+    check_outside([Path(item) for item in settings.inputs], out)
     if settings.runtime == "onnx" and settings.engine != "silero":  # once here, not per worker
         resolve_model(settings.model).onnx_file(settings.precision)
     with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
@@ -349,6 +401,11 @@ def run(settings: BatchSettings, confirm: Confirm | None = None) -> tuple[Summar
             summary = _run_locked(settings, confirm)
             if settings.report:
                 write_report(out)
+        except ONE_LINE_ERRORS:
+            raise
+        except Exception:  # the terminal gets one line (cli.py); the log gets the traceback
+            log.exception("the run stopped on an error that is no one file's")
+            raise
         finally:
             logging.getLogger("segmenter").removeHandler(handler)
             handler.close()
@@ -426,13 +483,14 @@ def _run_locked(settings: BatchSettings, confirm: Confirm | None = None) -> Summ
         for pattern in summary.unmatched:
             log.warning("--include %r matched no file under the inputs", pattern)
         _gone(settings, manifest, summary)
-        log.info("run: %d to do, %d already done, settings %s", plan.todo, plan.skipped, config)
-        if plan.todo:
+        todo = plan.todo - _refuse_clashes(manifest, settings)
+        log.info("run: %d to do, %d already done, settings %s", todo, plan.skipped, config)
+        if todo:
             with cluster(settings):
-                _process_until_stopped(plan.todo, settings, manifest, summary)
-        summary.failed, shown = manifest.failures_found(SHOWN_FAILURES)
+                _process_until_stopped(todo, settings, manifest, summary)
+        summary.failed, first = manifest.failures_found(SHOWN_FAILURES)
         summary.failures = [  # the reason without the path: the name is beside it
-            (rel, plain_reason(error, rel, path)) for rel, path, error in shown
+            (rel, plain_reason(error, rel, path)) for rel, path, error in first
         ]
     finally:
         manifest.close()
@@ -448,13 +506,32 @@ def _gone(settings: BatchSettings, manifest: Manifest, summary: Summary) -> None
         summary.pruned = len(gone)
 
 
+def _refuse_clashes(manifest: Manifest, settings: BatchSettings) -> int:
+    """Fail, before any is handed out, the recordings whose outputs would take a name another
+    recording of the run needs (layout.py); how many of the plan's were failed."""
+    suffixes = [suffix for name in settings.formats for suffix in SUFFIXES[name]]
+    suffixes += [CLIPS_SUFFIX] if settings.clips else []
+    refused: set[str] = set()
+    in_run = lambda rel: manifest.found_todo(rel) is not None  # noqa: E731
+    for clash in list(clashes(suffixes, manifest.found_matching, in_run)):
+        failed = next((rel for rel in (clash.owner, clash.other) if manifest.found_todo(rel)), None)
+        if failed is None or failed in refused:
+            continue  # neither is to do (both settled) or it is already failed
+        refused.add(failed)
+        manifest.set_aside(failed, clash.reason(failed))
+        log.warning("%s: not segmented: %s", failed, clash.reason(failed))
+    return len(refused)
+
+
 def _sweep(out: Path) -> None:
-    """Remove the temporary files and folders a killed run or worker left (never outputs)."""
+    """Remove the temporary files and folders a killed run or worker left inside OUT: only
+    names as writers.py makes them (TMP_FILE, TMP_FOLDER), never an output or a file of the
+    user's that merely starts the same way (`.tmp-notes.txt`, `.tmp-keep/`)."""
     for folder, dirs, files in os.walk(out):
         for name in files:
-            if name.startswith(TMP_PREFIX):
+            if TMP_FILE.fullmatch(name):
                 os.unlink(os.path.join(folder, name))
-        for name in [d for d in dirs if d.startswith(TMP_PREFIX)]:
+        for name in [d for d in dirs if TMP_FOLDER.fullmatch(d)]:
             shutil.rmtree(os.path.join(folder, name))
             dirs.remove(name)
 
@@ -784,7 +861,9 @@ class Recorder:
             self.since = time.monotonic()
             began = time.perf_counter()
             results = [_checked(self.manifest, result) for result in results]
-            outputs = _write_group(self.settings, [r for r in results if "document" in r])
+            finished = [r for r in results if "document" in r]
+            outputs, unwritten = _write_group(self.settings, finished)
+            results = [_unwritten(result, unwritten) for result in results]
             wrote = time.perf_counter()
             with self.manifest.transaction():
                 for rel in self.flight.to_mark():
@@ -860,22 +939,62 @@ def _record_row(manifest: Manifest, result: dict, outputs: list[str] | None) -> 
     manifest.done(result["rel"], stats, outputs)
 
 
-def _write_group(settings: BatchSettings, results: list[dict]) -> dict[str, list[str]]:
-    """Write the outputs of finished recordings, all on disk when it returns; each one's list."""
-    texts: dict[str, str] = {}
+def _write_group(
+    settings: BatchSettings, results: list[dict]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Write the outputs of finished recordings, all on disk when it returns: each one's list
+    of outputs, and the reason for each one whose outputs could not be written."""
+    texts: dict[str, dict[str, str]] = {}
     outputs: dict[str, list[str]] = {}
     for result in results:
         rel = result["rel"]
         base = output_base(settings.out, rel)
         rendered = render_formats(base, result["document"], settings.formats)
-        texts.update((f"{base}{suffix}", text) for suffix, text in rendered.items())
+        texts[rel] = {f"{base}{suffix}": text for suffix, text in rendered.items()}
         outputs[rel] = [rel + suffix for suffix in rendered]
         if result["clips"]:
-            outputs[rel].append(Path(rel + ".clips").as_posix() + "/")
+            outputs[rel].append(Path(rel + CLIPS_SUFFIX).as_posix() + "/")
         elif not settings.clips:
             _drop_stale_clips(settings.out, rel)
-    write_durably(texts)
-    return outputs
+    try:
+        write_durably({target: text for group in texts.values() for target, text in group.items()})
+    except OSError as exc:
+        if exc.errno not in NAME_ERRORS:  # a full disk, a read-only OUT: the run's problem
+            raise
+        return outputs, _write_each(texts)
+    return outputs, {}
+
+
+# write errors about one recording's output names (a name too long or refused by the
+# filesystem, a folder or a file in the way): that recording fails, the run goes on
+NAME_ERRORS = frozenset(
+    (errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOTEMPTY)
+    + (errno.EILSEQ, errno.EINVAL)
+)
+
+
+def _write_each(texts: dict[str, dict[str, str]]) -> dict[str, str]:
+    """A group that cannot be written whole, written one recording at a time: only those whose
+    outputs cannot be written (a folder in the way, a name the filesystem refuses) fail, each
+    with the write's reason; the others are written."""
+    unwritten = {}
+    for rel, group in texts.items():
+        try:
+            write_durably(group)
+        except OSError as exc:
+            if exc.errno not in NAME_ERRORS:
+                raise
+            unwritten[rel] = " ".join(str(exc).split())
+            log.warning("%s: outputs not written: %s", rel, unwritten[rel])
+    return unwritten
+
+
+def _unwritten(result: dict, unwritten: dict[str, str]) -> dict:
+    """A result whose outputs could not be written, as a failure with the reason."""
+    reason = unwritten.get(result["rel"])
+    if reason is None:
+        return result
+    return {"rel": result["rel"], "error": reason, "seconds": result.get("seconds")}
 
 
 def _moved(source: dict[str, Any]) -> str:
@@ -884,7 +1003,9 @@ def _moved(source: dict[str, Any]) -> str:
     try:
         stat = os.stat(source["path"])
     except FileNotFoundError:
-        return "deleted"
+        return "deleted" if source["size"] >= 0 else ""  # -1: not there when walked either
+    except OSError:  # a symlink loop, say: the worker's reason stands
+        return ""
     if stat.st_size != source["size"]:
         return f"size {source['size']} -> {stat.st_size} bytes"
     return "modified" if stat.st_mtime != source["mtime"] else ""
@@ -897,35 +1018,40 @@ def _drop_stale_clips(out: Path, rel: str) -> None:
     and a run killed while deleting leaves only what the next run sweeps), then deleted.
     """
     folder = clips_folder(out, rel)
-    if not folder.is_dir():
+    if not folder.is_dir() or not holds_only_clips(folder):  # never another recording's outputs
         return
-    doomed = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder.parent))
+    doomed = Path(tempfile.mkdtemp(prefix=tmp_folder_prefix(), dir=folder.parent))
     os.replace(folder, doomed / folder.name)
     shutil.rmtree(doomed)
     log.info("%s: removed the clips of an earlier run with --clips", rel)
 
 
 class _LogFile(logging.FileHandler):
-    """OUT/segmenter.log; on a full disk it loses lines quietly (the summary says the disk is
-    full) instead of printing a traceback per line."""
+    """OUT/segmenter.log; where OUT cannot take a line (a full disk, a filesystem gone
+    read-only) it loses lines quietly instead of printing a traceback per line: the run's own
+    line on stderr says what happened."""
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
-        """Drop the record if the disk is full; report other errors as logging does."""
-        if not no_space(sys.exc_info()[1]):
+        """Drop the record if OUT cannot take it; report other errors as logging does."""
+        if not isinstance(sys.exc_info()[1], OSError):
             super().handleError(record)
 
     def close(self) -> None:
-        """Close, dropping what a full disk cannot take."""
-        try:
+        """Close, dropping what OUT cannot take."""
+        with contextlib.suppress(OSError):
             super().close()
-        except OSError as exc:
-            if not no_space(exc):
-                raise
+
+
+class _OneLine(logging.Formatter):
+    """Each record one line: a name's newline or control characters cannot forge another."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return shown(super().formatMessage(record))
 
 
 def _log_to(path: Path) -> logging.Handler:
-    handler = _LogFile(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler = _LogFile(path, encoding="utf-8", errors="backslashreplace")
+    handler.setFormatter(_OneLine("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("segmenter")
     root.setLevel(logging.INFO)
     root.addHandler(handler)

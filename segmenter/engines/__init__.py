@@ -1,7 +1,7 @@
 """Engines: audio in, one speech score per 10 ms frame out (see `base.ScoreStream`).
 
-`fsmn` (the default) is FunASR's FSMN-VAD, bundled; `silero` is the model the silero-vad package
-ships (the `silero` extra); `fusion` runs both and combines their scores (`fusion.py`).
+`fsmn` (the default) is FunASR's FSMN-VAD, bundled; `silero` is silero-vad's model, bundled too
+(`models/silero-vad/`); `fusion` runs both and combines their scores (`fusion.py`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ DEFAULT_ENGINE = "fsmn"
 
 
 def needs_silero(engine: str) -> bool:
-    """Whether an engine runs silero-vad's model (and so needs its package)."""
+    """Whether an engine runs silero-vad's model."""
     return engine in ("silero", "fusion")
 
 
 def check_available(engine: str) -> None:
-    """Refuse an unknown engine, or one whose packages are missing (ModelError with the hint)."""
+    """Refuse an unknown engine, or one whose model an install lost (ModelError, one line)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     if needs_silero(engine):

@@ -1,14 +1,17 @@
-"""silero-vad as an engine: the model its PyPI package ships, on onnxruntime, one score per 10 ms.
+"""silero-vad as an engine: its model, bundled, on onnxruntime, one score per 10 ms frame.
 
 silero-vad scores 32 ms windows (512 samples at 16 kHz); each window is seen with the 64 samples
 before it (zeros before the first) and an LSTM state carried from window to window, and a last
-partial window is zero-padded. From 6.2.2 the package ships the same weights as a "sequence"
-graph: the convolutional encoder, which is most of the work, runs on a batch of windows at once
-and only the LSTM steps through them, so one onnxruntime call scores every whole window of a block
-with the probabilities of silero-vad's own window-by-window loop. Its 1-D convolutions are then
-loaded as 2-D ones of height 1 with input channels padded to a multiple of 8, which onnxruntime
-runs on its blocked (NCHWc) kernels: about 3x faster on one core, and the probabilities stay
-within 1e-4 of silero-vad's own (1.4e-5 at most on the shared realset and devset).
+partial window is zero-padded. From 6.2.2 silero-vad's package ships the same weights as a
+"sequence" graph: the convolutional encoder, which is most of the work, runs on a batch of
+windows at once and only the LSTM steps through them, so one onnxruntime call scores every whole
+window of a block with the probabilities of silero-vad's own window-by-window loop. segmenter
+ships that graph's weights (MIT; `models/silero-vad/`, SOURCE.md there) rewritten once, at build
+time (`toolkit/silero_graph.py`), as matrix products over all windows: the STFT and the four
+encoder convolutions, which onnxruntime runs slowly on images a few frames wide, become one product
+each (about 3.5x faster than the published graph on one core; the LSTM is silero-vad's), and the
+probabilities stay within 1e-4 of silero-vad's own (1.3e-5 at most on the shared realset and
+devset). Neither silero-vad, torch nor onnx is needed to run it.
 
 Frame i (10 ms, samples [160 i, 160 i + 160)) takes the probability of the window holding its
 centre, sample 160 i + 80: window (160 i + 80) // 512. A frame is given out once it is whole and
@@ -18,7 +21,7 @@ its window is scored, so the scores do not depend on how the audio is cut into b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.util import find_spec
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,78 +35,23 @@ CONTEXT = 64  # samples of the previous window seen with each window
 STATE_SHAPE = (1, 1, 128)  # LSTM hidden and cell state
 CENTRE = FRAME_SAMPLES // 2  # a frame's score is the window's that holds this sample of it
 MAX_WINDOWS = 512  # windows per onnxruntime call (16 s): bounds the memory a huge block takes
-GRAPH = "silero_vad_16k_sequence.onnx"
-HEIGHT = "height_axis"  # the axis a 1-D convolution's input gains to become 2-D
+GRAPH = "model.onnx"  # in segmenter/models/silero-vad/, made by segmenter.toolkit.silero_graph
+UPSTREAM_VERSION = "6.2.3"  # the silero-vad release whose graph that is (SOURCE.md)
+
+
+def bundled_dir() -> Path:
+    """The silero-vad folder shipped inside the package (graph, LICENSE, SOURCE.md)."""
+    return Path(str(resources.files("segmenter") / "models" / "silero-vad"))
 
 
 def model_path() -> Path:
-    """The sequence graph inside the installed silero-vad package, found without importing it."""
-    from ..install import extra_hint
-
-    for package in ("silero_vad", "onnxruntime", "onnx"):
-        if find_spec(package) is None:
-            what = f"the silero engine (the {package} package)"
-            raise ModelError(extra_hint("silero", what))
-    (folder,) = find_spec("silero_vad").submodule_search_locations
-    path = Path(folder) / "data" / GRAPH
+    """The shipped graph; ModelError if an install lost it (package data left out)."""
+    path = bundled_dir() / GRAPH
     if not path.is_file():
-        from importlib.metadata import version
+        from ..install import install_line
 
-        what = f"silero-vad {version('silero-vad')} has no {GRAPH}: the silero engine"
-        raise ModelError(extra_hint("silero", what) + " (silero-vad >= 6.2.2)")
+        raise ModelError(f"the silero engine: {path} is missing; reinstall: {install_line()}")
     return path
-
-
-def blocked_graph(path: Path) -> bytes:
-    """The graph at `path` with every 1-D convolution made one onnxruntime runs blocked (NCHWc)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    weights = {w.name: w for w in graph.initializer}
-    graph.initializer.append(numpy_helper.from_array(np.array([2], np.int64), HEIGHT))
-    nodes = []
-    for node in graph.node:
-        nodes += _conv_2d(node, graph, weights) if node.op_type == "Conv" else [node]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return model.SerializeToString()
-
-
-def _conv_2d(node: Any, graph: Any, weights: dict[str, Any]) -> list[Any]:
-    """A 1-D Conv node as Unsqueeze, zero channel padding to a multiple of 8, 2-D Conv, Squeeze."""
-    from onnx import helper, numpy_helper
-
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    weight = numpy_helper.to_array(weights[node.input[1]])  # (out, in, kernel)
-    group = attributes.get("group", 1)
-    extra = -weight.shape[1] % 8 if weight.shape[1] > 1 and group == 1 else 0
-    weight = np.pad(weight, ((0, 0), (0, extra), (0, 0)))[:, :, None, :]
-    graph.initializer.remove(weights[node.input[1]])
-    graph.initializer.append(numpy_helper.from_array(weight, f"{node.name}/weight_2d"))
-    tall = f"{node.name}/input_2d"
-    nodes = [helper.make_node("Unsqueeze", [node.input[0], HEIGHT], [tall])]
-    if extra:
-        pads = f"{node.name}/channel_pads"
-        widths = np.array([0, 0, 0, 0, 0, extra, 0, 0], np.int64)  # begins, ends of N C H T
-        graph.initializer.append(numpy_helper.from_array(widths, pads))
-        nodes.append(helper.make_node("Pad", [tall, pads], [f"{tall}_padded"]))
-        tall = f"{tall}_padded"
-    (kernel,), (stride,) = attributes["kernel_shape"], attributes.get("strides", [1])
-    (dilation,), (before, after) = attributes.get("dilations", [1]), attributes.get("pads", [0, 0])
-    conv = helper.make_node(
-        "Conv",
-        [tall, f"{node.name}/weight_2d", *node.input[2:]],
-        [f"{node.name}/output_2d"],
-        kernel_shape=[1, kernel],
-        strides=[1, stride],
-        pads=[0, before, 0, after],
-        dilations=[1, dilation],
-        group=group,
-    )
-    squeeze = helper.make_node("Squeeze", [f"{node.name}/output_2d", HEIGHT], list(node.output))
-    return [*nodes, conv, squeeze]
 
 
 class WindowScorer:
@@ -193,14 +141,11 @@ class SileroEngine:
 
     @classmethod
     def load(cls, threads: int | None = 1) -> SileroEngine:
-        """Open the graph of the installed silero-vad with `threads` intra-op threads."""
-        from importlib.metadata import version
-
+        """Open the shipped graph with `threads` intra-op threads."""
         from .fsmn_onnx import load_session
 
         path = model_path()
-        session = load_session(blocked_graph(path), threads)
-        return cls(session, path, version("silero-vad"), sha256_of(path))
+        return cls(load_session(path, threads), path, UPSTREAM_VERSION, sha256_of(path))
 
     def info(self) -> dict[str, str]:
         """What the per-file document says of this model: package version and graph checksum."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..batch.manifest import FileRow, Manifest
+from ..names import shown
 from ..toolkit.evaluation import read_output
 from ..writers import write_text
 from .timeline import clock, strip_svg
@@ -130,8 +131,8 @@ def _failures(failures: list[dict]) -> str:
     if not failures:
         return '<h2>Failures</h2><p id="failures">None.</p>'
     rows = "".join(
-        f'<tr><td class="name">{html.escape(f["file"])}</td>'
-        f'<td class="failed">{html.escape(f["error"] or "")}</td>'
+        f'<tr><td class="name">{html.escape(shown(f["file"]))}</td>'
+        f'<td class="failed">{html.escape(shown(f["error"] or ""))}</td>'
         f'<td class="n">{f["attempts"]}</td></tr>'
         for f in failures
     )
@@ -153,10 +154,10 @@ def _files(batch: Batch) -> str:
 
 
 def _file_row(out: Path, row: FileRow) -> str:
-    name = html.escape(row.rel)
+    name = html.escape(shown(row.rel))
     if row.status != "done":
         label = "failed" if row.status == "failed" else "todo"
-        why = html.escape(row.error or "") if row.status == "failed" else "not processed yet"
+        why = html.escape(shown(row.error or "")) if row.status == "failed" else "not processed yet"
         if row.status == "gone":  # batch/gone.py
             why = "its input is no longer there (moved or deleted); not in the totals"
         return (
@@ -166,7 +167,7 @@ def _file_row(out: Path, row: FileRow) -> str:
     spans = speech_spans(out, row)
     duration, speech = row.duration or 0.0, row.speech or 0.0
     share = f"{100 * speech / duration:.0f}%" if duration else "-"
-    title = f"{row.rel}: {row.segments} segments, {clock(speech)} of {clock(duration)}"
+    title = f"{shown(row.rel)}: {row.segments} segments, {clock(speech)} of {clock(duration)}"
     timeline = strip_svg(duration, spans, title) if spans is not None else "no JSON or RTTM"
     return (
         f'<tr><td class="name">{name}</td><td>done</td><td class="n">{clock(duration)}</td>'

@@ -44,6 +44,7 @@ from ..audio import AudioError
 from ..batch.manifest import FileRow
 from ..engines import DEFAULT_ENGINE
 from ..engines.model import DEFAULT_RUNTIME
+from ..names import shown
 from ..profiles import DEFAULT_PROFILE, PROFILES
 from ..segments import Segment, segments_of
 from ..vad import Vad, steady_allocator
@@ -357,6 +358,7 @@ class Service:
     def __init__(self, settings: ServeSettings, engine: Engine, uploads: Uploads | None = None):
         self.settings, self.engine, self.workspace = settings, engine, Workspace()
         self.uploads = uploads or Uploads(upload_folder())
+        self.names: dict[str, str] = {}  # the Batch tab's escaped names -> the manifest's
 
     @classmethod
     def start(cls, settings: ServeSettings) -> Service:
@@ -455,8 +457,13 @@ class Service:
             f" {hours(speech)} of speech"
         )
         files = [file_line(row) for row in batch.files]
-        failures = [[f["file"], f["error"], f["attempts"]] for f in batch.status["failures"]]
+        failures = [
+            [shown(f["file"]), shown(f["error"] or ""), f["attempts"]]
+            for f in batch.status["failures"]
+        ]
         done = [row.rel for row in batch.files if row.status == "done"]
+        self.names.update((shown(rel), rel) for rel in done if shown(rel) != rel)
+        done = [shown(rel) for rel in done]  # JSON cannot carry a name that is not UTF-8
         return summary, files, failures, gr.update(choices=done, value=done[0] if done else None)
 
     def batch_file(self, rel: str | None):
@@ -475,11 +482,11 @@ class Service:
             return None
         row, spans = self._finished(rel)
         if not (isinstance(index, int) and 1 <= index <= len(spans)):
-            raise gr.Error(f"{rel}: no segment {index} (it has {len(spans)})")
+            raise gr.Error(f"{shown(rel)}: no segment {index} (it has {len(spans)})")
         start, end = spans[index - 1]
         segment = Segment(round(start * 1000), round(end * 1000))
         folder = self.workspace.new()
-        clip = find_clip(clips_folder(self.settings.out, rel), index - 1)
+        clip = find_clip(clips_folder(self.settings.out, row.rel), index - 1)
         if clip is not None:
             return shutil.copy(clip, folder)
         source = Path(row.path)
@@ -491,10 +498,11 @@ class Service:
 
     def _finished(self, rel: str) -> tuple[FileRow, list[tuple[float, float]]]:
         out = self.settings.out
+        rel = self.names.get(rel, rel)  # a name the page shows escaped
         row = read_file_row(out, rel)
         spans = speech_spans(out, row) if row is not None else None
         if spans is None:
-            raise gr.Error(f"{rel}: no finished file with a JSON or RTTM output in {out}")
+            raise gr.Error(f"{shown(rel)}: no finished file with a JSON or RTTM output in {out}")
         return row, spans
 
 
@@ -533,7 +541,7 @@ def file_line(row: FileRow) -> list:
     """A row of the Batch tab's file list."""
     share = round(100 * row.speech / row.duration) if row.duration else None
     return [
-        row.rel,
+        shown(row.rel),
         row.status,
         round(row.duration, 1) if row.duration is not None else None,
         round(row.speech, 1) if row.speech is not None else None,
