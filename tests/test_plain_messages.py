@@ -97,3 +97,15 @@ def test_a_channel_the_file_lacks_is_named_counting_from_0(tmp_path, name, chann
         assert done.returncode == 0, done.stderr
         return
     assert done.returncode == 1 and done.stderr == f"segmenter: {path}: {said}\n"
+
+
+def test_a_note_or_a_summary_line_stays_one_line(capsys):
+    """The run's notes and summary lines (the changed-settings line, gone and failure lines)
+    pass through names.shown: a newline in what they quote cannot forge another line."""
+    from segmenter.batch import notes
+
+    notes.note("settings differ\nsegmenter: forged")
+    notes.summary(["failed: a\nfailed: b.wav: why", "files: 1 done"])
+    said = capsys.readouterr()
+    assert said.err.count("\n") == 1 and "settings differ\\nsegmenter: forged" in said.err
+    assert said.out.count("\n") == 2 and "failed: a\\nfailed: b.wav: why" in said.out
