@@ -113,3 +113,45 @@ def test_prune_removes_nothing_outside_out(tmp_path):
     assert (outside / "keep.json").exists() and not (out / "sub").exists()
     with sqlite3.connect(out / "manifest.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0
+
+
+def test_prune_never_removes_another_recordings_outputs_in_the_way(tmp_path):
+    """A gone recording's clips folder that now holds another recording's outputs too (those
+    of an input folder named `x.wav.clips`), or a folder where its row lists a file (an input
+    folder named `y.wav.json`), is left whole: only its own clips and files go."""
+    out = tmp_path / "out"
+    (out / "x.wav.clips").mkdir(parents=True)
+    (out / "x.wav.clips" / "0000_0.000-1.000.wav").write_bytes(b"RIFF")
+    (out / "x.wav.clips" / "inner.wav.json").write_text("{}")  # x.wav.clips/inner.wav's
+    (out / "x.wav.json").write_text("{}")
+    (out / "y.wav.json").mkdir()
+    (out / "y.wav.json" / "z.wav.json").write_text("{}")  # y.wav.json/z.wav's
+    (out / "y.wav.rttm").write_text("")
+    manifest = Manifest.open(out)
+    gone = {"status": "gone", "size": 1, "mtime": 0.0}
+    manifest.restore(
+        [
+            gone
+            | {"rel": "x.wav", "path": "/gone/x.wav", "outputs": '["x.wav.json", "x.wav.clips/"]'},
+            gone
+            | {"rel": "y.wav", "path": "/gone/y.wav", "outputs": '["y.wav.json", "y.wav.rttm"]'},
+        ]
+    )
+    assert prune(out, manifest, ["x.wav", "y.wav"]) == 2  # x.wav.json, y.wav.rttm
+    manifest.close()
+    assert (out / "x.wav.clips" / "inner.wav.json").exists()
+    assert (out / "y.wav.json" / "z.wav.json").exists()
+    assert not (out / "x.wav.json").exists() and not (out / "y.wav.rttm").exists()
+
+
+def test_a_gone_name_is_one_line_in_status(tmp_path):
+    """A newline in a gone recording's name cannot forge a line of `status` (names.shown)."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    name = "a\nfailed: forged.wav"
+    recording(inputs / name)
+    assert run(inputs, "-o", out, "--jobs", "1").returncode == 0
+    (inputs / name).unlink()
+    assert "1 gone" in run(inputs, "-o", out, "--jobs", "1").stdout
+    text = subprocess.run([SEGMENTER, "status", str(out)], capture_output=True, text=True).stdout
+    assert f"gone: a\\nfailed: forged.wav: {inputs}/a\\nfailed: forged.wav is no longer" in text
+    assert not any(line.startswith("failed: forged") for line in text.splitlines()), text

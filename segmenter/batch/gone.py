@@ -19,7 +19,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..writers import TMP_PREFIX, output_base
+from ..names import shown
+from ..writers import holds_only_clips, output_base, tmp_folder_prefix
 from .manifest import Manifest
 
 log = logging.getLogger("segmenter.batch.gone")
@@ -62,8 +63,11 @@ def prune(out: Path, manifest: Manifest, gone: list[str]) -> int:
     """Remove the outputs and then the rows of the `gone` recordings; the outputs removed.
 
     A recording's outputs are those its row lists (files, and its clips folder), each checked
-    to lie inside OUT; a folder left empty is removed too. Outputs go before the row, so a run
-    killed in between leaves a gone row that the next `--prune` finishes.
+    to lie inside OUT and to be what the row says it is (a file; a folder holding only clips),
+    so that another recording's outputs in the way (the outputs of an input folder named
+    `x.wav.clips` or `x.wav.json`) are never removed; a folder left empty is removed too.
+    Outputs go before the row, so a run killed in between leaves a gone row that the next
+    `--prune` finishes.
     """
     removed = 0
     for rel in gone:
@@ -77,20 +81,25 @@ def prune(out: Path, manifest: Manifest, gone: list[str]) -> int:
 
 
 def _remove(out: Path, name: str) -> int:
-    """Remove one output (a file, or a folder named with a trailing "/"), if it is still there
-    and inside OUT; 1 if it was removed."""
+    """Remove one output (a file, or a clips folder named with a trailing "/"), if it is still
+    there, inside OUT, and what its name says; 1 if it was removed."""
     try:
         path = output_base(out, name.rstrip("/"))
     except ValueError:  # a name that would leave OUT ("..", absolute)
-        log.warning("%r: not removed: not a name inside %s", name, out)
+        log.warning("%s: not removed: not a name inside %s", shown(repr(name)), out)
         return 0
     inside = os.path.realpath(out).rstrip(os.sep) + os.sep
     if not os.path.realpath(path).startswith(inside):
         log.warning("%s: not removed: it lies outside %s", path, out)
         return 0
+    folder = path.is_dir() and not path.is_symlink()
+    if folder != name.endswith("/") or (folder and not holds_only_clips(path)):
+        if path.exists() or path.is_symlink():
+            log.warning("%s: not removed: it holds or is another recording's outputs", path)
+        return 0
     try:
-        if path.is_dir() and not path.is_symlink():
-            doomed = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path.parent))
+        if folder:
+            doomed = Path(tempfile.mkdtemp(prefix=tmp_folder_prefix(), dir=path.parent))
             os.replace(path, doomed / path.name)  # one rename: a reader sees all of it or none
             shutil.rmtree(doomed)
         else:
