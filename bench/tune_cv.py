@@ -71,6 +71,44 @@ GRID = {
     "bridge_ms": (0, 1000, 2000),
     "bridge_db": (4.0, 6.0, 8.0),
 }  # the rest (the trimming, the windows) stay at the engine's defaults
+# main's precise defaults before issue 26 (commit 2829d41), the baseline the shipped ones must beat
+PREVIOUS_DEFAULTS: dict[str, dict] = {
+    "fsmn": {},
+    "silero": {
+        "enter_threshold": 0.3,
+        "leave_threshold": 0.2,
+        "min_silence_ms": 100,
+        "pad_ms": 50,
+        "trim_db": 4.0,
+        "trim_end_ms": 300,
+    },
+    "fusion": {
+        "enter_threshold": 0.3,
+        "leave_threshold": 0.3,
+        "min_speech_ms": 200,
+        "min_silence_ms": 100,
+        "pad_ms": 30,
+        "trim_db": 4.0,
+        "trim_end_ms": 300,
+    },
+}
+PREVIOUS_BASE = {
+    "enter_threshold": 0.4,
+    "leave_threshold": 0.4,
+    "min_speech_ms": 100,
+    "min_silence_ms": 200,
+    "pad_ms": 0,
+    "floor_weight": 0.5,
+    "trim_db": 2.0,
+    "trim_start_ms": 100,
+    "trim_end_ms": 200,
+    "bridge_ms": 0,
+}
+
+
+def previous_defaults(engine: str) -> PreciseOptions:
+    """main's precise defaults for the engine before issue 26 (no bridging then)."""
+    return PreciseOptions(**{**PREVIOUS_BASE, **PREVIOUS_DEFAULTS[engine]})
 
 
 def group_wavs_of(group: str, shared: Path = SHARED) -> list[Path]:
@@ -180,20 +218,21 @@ def grid_points() -> list[Point]:
     return out
 
 
-def _score_slice(data, engine, points) -> list[dict[str, tuple[float, float]]]:
+def _score_slice(data, settings) -> list[dict[str, tuple[float, float]]]:
     out = []
-    for point in points:
-        totals = group_scores(data, point.options(engine))
+    for options in settings:
+        totals = group_scores(data, options)
         out.append({g: (t.f1, t.recall) for g, t in totals.items()})
     return out
 
 
 def score_grid(data, engine: str, points: list[Point], jobs: int) -> list[dict]:
     """(F1, recall) per group of every point, in order, over `jobs` processes."""
-    step = -(-len(points) // (jobs * 8))
-    slices = [points[i : i + step] for i in range(0, len(points), step)]
+    settings = [p.options(engine) for p in points]  # made here: --grid changed GRID here
+    step = -(-len(settings) // (jobs * 8))
+    slices = [settings[i : i + step] for i in range(0, len(settings), step)]
     with ProcessPoolExecutor(jobs) as pool:
-        parts = pool.map(_score_slice, [data] * len(slices), [engine] * len(slices), slices)
+        parts = pool.map(_score_slice, [data] * len(slices), slices)
         return [value for part in parts for value in part]
 
 
@@ -264,6 +303,38 @@ def cross_validate(engine: str, shared: Path = SHARED, jobs: int = 2) -> CrossVa
     return CrossValidation(engine, results, systems, held, chosen, plateau)
 
 
+def shortfall_row(name: str, result: dict, target: dict[str, float]) -> str:
+    """A table row: F1 / recall per group, then the worst shortfall (the objective)."""
+    cells = " | ".join(f"{result[g][0]:.3f} / {result[g][1]:.2f}" for g in GROUPS)
+    return f"| {name} | {cells} | {objective(result, GROUPS, target):+.3f} |"
+
+
+def fixed_rows(cv: CrossValidation, data: list[Recording]) -> list[str]:
+    """Rows for main's defaults before issue 26, the engine's shipped defaults and every
+    measured system (each system's shortfall against the best of the others)."""
+    target = {g: max(cv.systems[n][g].f1 for n in PEERS) for g in GROUPS}
+    rows = []
+    for name, options in (
+        (f"main's {cv.engine} + precise (before issue 26)", previous_defaults(cv.engine)),
+        (f"{cv.engine} + precise, shipped defaults", precise_defaults({}, cv.engine)),
+    ):
+        totals = group_scores(data, options)
+        rows.append(shortfall_row(name, {g: (t.f1, t.recall) for g, t in totals.items()}, target))
+    for name in PEERS:
+        others = {g: max(cv.systems[n][g].f1 for n in PEERS if n != name) for g in GROUPS}
+        result = {g: (cv.systems[name][g].f1, cv.systems[name][g].recall) for g in GROUPS}
+        rows.append(shortfall_row(name, result, others))
+    return rows
+
+
+def held_out_row(cv: CrossValidation) -> str:
+    """The held-out figure of every group (each at the point chosen without it), with the
+    worst held-out shortfall."""
+    target = {g: max(cv.systems[n][g].f1 for n in PEERS) for g in GROUPS}
+    result = {g: cv.results[cv.held[g]][g] for g in GROUPS}
+    return shortfall_row(f"{cv.engine} + precise, held out", result, target)
+
+
 def print_table(cv: CrossValidation) -> None:
     """The held-out table, then the point chosen on every group beside the measured systems."""
     print(f"{len(cv.results)} grid points, {cv.engine} scores; frame F1 / recall at collar 0\n")
@@ -288,6 +359,15 @@ def print_table(cv: CrossValidation) -> None:
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+def print_shortfalls(cv: CrossValidation, data: list[Recording]) -> None:
+    """Every group's F1 / recall and each row's worst shortfall against the best other
+    system (F1 less its, or a meeting group's recall less 0.93 where worse)."""
+    print("\n| system | " + " | ".join(GROUPS) + " | worst shortfall |")
+    print("| --- |" + " ---: |" * (len(GROUPS) + 1))
+    for row in [held_out_row(cv), *fixed_rows(cv, data)]:
+        print(row)
+
+
 def main() -> None:
     """Score the grid, cross-validate over groups, print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -295,9 +375,22 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--json", type=Path, help="also write every point's results here")
+    ap.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V,V",
+        help="replace one axis of the grid (repeatable), e.g. floor_weight=0,0.25",
+    )
     args = ap.parse_args()
+    for axis in args.grid:
+        name, values = axis.split("=")
+        if name not in GRID:
+            ap.error(f"--grid: no axis {name!r} (axes: {', '.join(GRID)})")
+        GRID[name] = tuple(type(GRID[name][0])(v) for v in values.split(","))
     cv = cross_validate(args.engine, args.shared, args.jobs)
     print_table(cv)
+    print_shortfalls(cv, load(args.engine, args.shared))
     if args.json:
         rows = [{"point": label(p), "idx": p, "groups": r} for p, r in cv.results.items()]
         args.json.write_text(json.dumps(rows))
