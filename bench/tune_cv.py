@@ -1,10 +1,12 @@
 """The precise profile's settings chosen by leave-one-group-out cross-validation, against the peers.
 
 usage: python bench/tune_cv.py [--engine fsmn|silero|fusion] [--jobs N] [--json FILE]
+                                [--grid NAME=V,V ...]
 
 Groups: the shared devset (9 synthetic recordings), the realset's ten TEN-VAD clips and its three
-meeting excerpts (real), and the generated far-field meetings of bench/make_farfield.py (`far_a`,
-`far_b`, `far_dense`: different seeds; made once under bench/data/farfield). The engine's scores
+meeting excerpts (real), and the generated meetings of bench/make_farfield.py (`far_a`, `far_b`,
+`far_dense`, `noisy`, `far_quiet`, `dense_close`: different seeds; made once under
+bench/data/farfield). The engine's scores
 and frame energies of every recording are cached (bench/data/scores/, as bench/tune_precise.py
 caches them; fusion's are the mean of the two engines' cached scores, what the engine computes),
 and so are the segments of the systems measured beside ours (bench/data/segs/: the `funasr`
@@ -21,7 +23,10 @@ itself and its grid neighbours (one step along one axis), so a plateau wins over
 each group in turn the ranking is made on the other groups alone, and the held-out group's F1
 and recall at the chosen point are what the table reports: the cross-validated figure. The last
 row ranks on every group: that point is the candidate for the engine's defaults
-(`ENGINE_DEFAULTS` in segmenter/profiles/precise.py).
+(`ENGINE_DEFAULTS` in segmenter/profiles/precise.py). A last table sets every group's held-out
+figure beside main's precise defaults before issue 26, the shipped defaults and the measured
+systems, each row with its worst shortfall (the objective over every group). `--grid` replaces
+one axis's values (docs/farfield.md, round 2, drops two to save time).
 """
 
 from __future__ import annotations
