@@ -11,6 +11,7 @@ import pytest
 
 from segmenter.batch.changed import changes
 from segmenter.batch.runner import BatchSettings
+from segmenter.profiles.precise import PreciseOptions
 
 from .test_batch import SEGMENTER, rows, run, unstamped
 from .test_gone import recording
@@ -120,8 +121,9 @@ def test_the_line_names_settings_as_options_and_keeps_short(tmp_path):
         out=tmp_path,
         profile="precise",
         precision="fp32",
-        overrides={"pad_ms": 30, "min_speech_ms": 50, "trim_db": 3.0, "enter_threshold": 0.5},
+        overrides={"pad_ms": 60, "min_speech_ms": 50, "trim_db": 3.0, "enter_threshold": 0.6},
     )
     shown = changes(precise.result_config(), tuned.result_config())
-    assert shown[0] == "precision: int8 -> fp32" and "precise_pad_ms: 0 -> 30" in shown
+    pad = f"precise_pad_ms: {PreciseOptions().pad_ms} -> 60"  # from the default, whatever it is
+    assert shown[0] == "precision: int8 -> fp32" and pad in shown
     assert len(shown) == 5 and shown[-1] == "and 1 more"
