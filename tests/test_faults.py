@@ -1,6 +1,6 @@
 """Faults a nightly job meets, made for real: stop signals, inputs that change while they are
 read, a full output disk, a damaged manifest. Each ends with nothing lost and a batch that goes
-on (README, "Faults")."""
+on (docs/faults.md)."""
 
 import errno
 import fcntl
