@@ -2,7 +2,7 @@
 chromium-driver, which `make test` installs) driven by Selenium.
 
 A `segmenter serve` runs on a free loopback port over the session's batch. Screenshots go to each
-test's temporary folder (docs/screenshots.py makes the README's with the same helpers).
+test's temporary folder (docs/screenshots.py makes the docs' with the same helpers).
 """
 
 import json

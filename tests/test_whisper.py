@@ -55,7 +55,8 @@ def execute(code: str, cwd: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def call(tmp_path_factory) -> tuple[Meeting, Path]:
-    """The recording segmented as the README says: out/call.wav.whisper.json and WAV clips."""
+    """The recording segmented as docs/jobs/whisper.md says: out/call.wav.whisper.json and WAV
+    clips."""
     root = tmp_path_factory.mktemp("whisper")
     meeting = compose(LINES, GAPS, np.random.default_rng(14))
     (root / "in").mkdir()
