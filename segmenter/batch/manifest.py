@@ -18,10 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .discovery import Source, check_same_output
 from .reasons import plain_reason
+
+if TYPE_CHECKING:
+    from .records import DocumentStats
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -647,15 +650,19 @@ class Manifest:
             (now(), rel),
         )
 
-    def done(self, rel: str, result: dict[str, Any], outputs: list[str]) -> None:
+    def done(
+        self, rel: str, stats: DocumentStats, seconds: float | None, outputs: list[str]
+    ) -> None:
+        """A recording finished: its document's figures (records.document_stats), the
+        worker's seconds and its outputs."""
         self._update(
             rel,
             status="done",
             error=None,
-            duration=result["duration"],
-            speech=result["speech"],
-            segments=result["segments"],
-            seconds=result["seconds"],
+            duration=stats.duration,
+            speech=stats.speech,
+            segments=stats.segments,
+            seconds=seconds,
             finished=now(),
             outputs=json.dumps(outputs),
         )
