@@ -134,7 +134,8 @@ pool.shutdown(kill_workers=True)
 print(json.dumps({"modules": modules, "worker": pid, "probe": os.getpid()}))
 """
 # what runs in a worker: the engine, the writers and these pieces of batch/
-WORKER_BATCH = {"", ".worker", ".tasks", ".settings", ".diskfull", ".stopping", ".in_fork_server"}
+WORKER_BATCH = {"", ".worker", ".tasks", ".settings", ".records", ".diskfull", ".stopping"}
+WORKER_BATCH |= {".in_fork_server"}
 
 
 def test_a_pool_worker_imports_the_worker_side_only(tmp_path):

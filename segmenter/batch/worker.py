@@ -1,9 +1,10 @@
 """What runs in a batch worker: load the model once, segment a chunk of tasks, return results.
 
 The fork server preloads this module (forkserver.PRELOAD), and a Dask worker imports it to
-unpickle `segment_chunk`: it imports the engine, the writers and the small pieces a result
-needs, never the coordinator's modules (manifest, recorder, rebuild, views, toolkit).
-tests/test_forkserver.py checks a worker's import list.
+unpickle `segment_chunk`: it imports the engine, the writers and the small pieces a task
+needs (tasks, settings, records, diskfull, stopping), never the coordinator's modules
+(manifest, recorder, dispatch, rebuild, views, toolkit): tests/test_forkserver.py checks a
+worker's import list.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 
 from ..engines import DEFAULT_ENGINE
 from ..engines.model import DEFAULT_RUNTIME
-from ..writers import WriteError, name_too_long, output_names
+from ..writers import WriteError, name_too_long
 from .diskfull import no_space
+from .records import output_suffixes
 from .settings import BatchSettings
 from .stopping import STOP_SIGNALS
 from .tasks import Done, Failed, Task, TaskResult
@@ -97,7 +99,8 @@ def segment_task(task: Task, settings: BatchSettings) -> TaskResult:
     from ..writers import write_clips
 
     start = time.perf_counter()
-    too_long = name_too_long(settings.out, output_names(task.rel, settings.formats, settings.clips))
+    suffixes = output_suffixes(settings.formats, settings.clips)
+    too_long = name_too_long(settings.out, [task.rel + suffix for suffix in suffixes])
     if too_long:  # before any work: it could never be written
         return Failed(task.rel, too_long, _since(start))
     try:
