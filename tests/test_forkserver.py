@@ -59,6 +59,7 @@ def test_a_worker_sees_a_killed_coordinator_as_gone_before_it_is_reaped():
     assert not process_alive(child.pid)
 
 
+@pytest.mark.slow
 def test_run_forks_its_workers_from_the_fork_server_with_the_same_segments(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
