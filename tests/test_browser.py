@@ -183,6 +183,7 @@ def test_upload_over_the_limit_says_which_option_to_raise(server, browser, tmp_p
     assert uploads_named(server["uploads"], big.name) == []  # refused unread
 
 
+@pytest.mark.slow
 def test_microphone_recording(server, tmp_path):
     """Chromium's fake microphone plays a demo recording into the page's recorder."""
     driver = start_browser(

@@ -86,6 +86,7 @@ def test_precise_quality_floor(vads, long_meetings, engine, group):
     assert total.f1 >= FLOORS[engine][group], f"{engine} on {group}: F1 {total.f1:.4f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", FLOORS)
 def test_precise_recall_over_every_file(vads, long_meetings, engine):
     vad = engine_vad(vads, engine)

@@ -71,6 +71,7 @@ def peak_rss_mb(minutes: int) -> int:
     return int(out.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_length():
     short, long = peak_rss_mb(3), peak_rss_mb(45)
     assert long - short < 15, (short, long)
