@@ -39,6 +39,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import EXIT_FAILED, SegmenterError
+
 SAMPLE_RATE = 16000
 FFMPEG_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
 # what libmpg123 prints about an MP3 (inside libsndfile, straight to fd 2)
@@ -56,8 +58,10 @@ log = logging.getLogger("segmenter.audio")
 _FD2_SWAP = threading.Lock()  # held while fd 2 is away (see _mpg123_muted)
 
 
-class AudioError(Exception):
+class AudioError(SegmenterError):
     """A file that cannot be decoded; the message is one line that says why."""
+
+    exit_code = EXIT_FAILED
 
 
 @dataclass(frozen=True)

@@ -16,21 +16,30 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .audio import AudioError
 from .batch import notes
 from .batch.changed import SettingsChanged
 from .batch.discovery import check_out
-from .batch.diskfull import EXIT_DISK_FULL, DiskFull
 from .batch.manifest import (
-    LockedError,
     Manifest,
-    ManifestDamaged,
-    ManifestNewer,
     ManifestUnwritable,
 )
 from .chunking import ChunkOptions
 from .engines import DEFAULT_ENGINE, ENGINES, check_available
 from .engines.model import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES, ModelError, resolve_model
+from .errors import (
+    EXIT_DAMAGED,
+    EXIT_DISK_FULL,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SETTINGS_CHANGED,
+    EXIT_USAGE,
+    RunFailed,
+    SegmenterError,
+    UsageError,
+)
 from .install import extra_hint
 from .names import shown
 from .profiles import PreciseOptions, default_profile, get_profile
@@ -50,11 +59,6 @@ from .settings import (
     renamed_message,
 )
 from .writers import FORMATS, write_formats
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_DAMAGED = 5  # the manifest is damaged: --rebuild-manifest
-EXIT_RUN_FAILED = 6  # a run stopped by an error that is no one file's (OUT unwritable, ...)
-EXIT_SETTINGS_CHANGED = 7  # settings differ from the batch's, nobody said redo: nothing done
 
 
 class Parser(argparse.ArgumentParser):
@@ -383,14 +387,15 @@ def add_serve_parser(commands) -> None:
 
 
 EXIT_CODES = (
-    "exit codes: 0 ok; 1 some files failed; 2 usage error; 3 OUT in use by another run;"
+    f"exit codes: {EXIT_OK} ok; {EXIT_FAILED} some files failed; {EXIT_USAGE} usage error;"
+    f" {EXIT_LOCKED} OUT in use by another run;"
     f" {EXIT_DISK_FULL} OUT's disk is full (free space, run again);"
     f" {EXIT_DAMAGED} OUT's manifest is damaged (run again with --rebuild-manifest);"
     f" {EXIT_RUN_FAILED} the run stopped on an error that is no one file's (OUT or its manifest"
     " cannot be written, ...; what was done is kept);"
     f" {EXIT_SETTINGS_CHANGED} the settings differ from the batch's and nobody said to redo"
     " its files (nothing done: --redo-changed);"
-    " 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
+    f" {EXIT_INTERRUPTED} stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
 )
 
 
@@ -543,10 +548,6 @@ def batch_settings(args: argparse.Namespace):
     )
 
 
-class UsageError(Exception):
-    """Bad settings: exit code 2."""
-
-
 def run_batch(args: argparse.Namespace) -> int:
     from .batch.discovery import InputError
     from .batch.runner import run
@@ -555,12 +556,16 @@ def run_batch(args: argparse.Namespace) -> int:
     require_runtime(settings.runtime)
     try:
         summary, code = run(settings, ask_to_redo if sys.stdin.isatty() else None)
+        if settings.report:  # here, not in batch/: the batch never imports a view
+            from .views.report import write_report
+
+            write_report(settings.out)
     except SettingsChanged as exc:  # nothing done: said with the date in a cron log
         notes.note(str(exc))
         return EXIT_SETTINGS_CHANGED
     except (InputError, SettingError, UsageError, ManifestUnwritable):
         raise  # refused before anything was touched, or named as it is
-    except (OSError, sqlite3.Error, ValueError, TypeError, RuntimeError) as exc:
+    except (OSError, sqlite3.Error, ValueError, RuntimeError) as exc:  # a TypeError is a bug
         reason = " ".join(str(exc).split()) or type(exc).__name__
         log = settings.out / "segmenter.log"
         where = f" (the traceback is in {log})" if log.is_file() else ""
@@ -697,8 +702,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def run_quantize(args: argparse.Namespace) -> int:
     require_torch("quantize")
+    from .engines.export import write_int8_folder
     from .toolkit.evaluation import score_model
-    from .toolkit.export import write_int8_folder
     from .vad import Vad
 
     files = resolve_model(args.model)
@@ -726,7 +731,7 @@ def _size(path: Path) -> str:
 
 def run_export(args: argparse.Namespace) -> int:
     require_torch("export-onnx")
-    from .toolkit.export import export_onnx, fp32_encoder
+    from .engines.export import export_onnx, fp32_encoder
 
     encoder = fp32_encoder(resolve_model(args.model))
     try:
@@ -749,36 +754,18 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result["missing"] else EXIT_OK
 
 
-class RunFailed(Exception):
-    """A run stopped by an error that is no one file's: EXIT_RUN_FAILED."""
-
-
-# what an error means for the exit code, the first match winning; each is one line on stderr
-ERRORS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
-    ((AudioError, ModelError), EXIT_FAILED),
-    ((RunFailed, ManifestUnwritable), EXIT_RUN_FAILED),
-    ((UsageError, ManifestNewer, OSError, TypeError, ValueError), EXIT_USAGE),  # SettingError too
-    (LockedError, EXIT_LOCKED),
-    (DiskFull, EXIT_DISK_FULL),
-    (ManifestDamaged, EXIT_DAMAGED),
-    (SettingsChanged, EXIT_SETTINGS_CHANGED),
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run a command; every error is one line on stderr and an exit code."""
+    """Run a command; a user's error is one line on stderr and its exit code (SegmenterError);
+    anything else is a bug, and shows its traceback (exit 1)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:  # Ctrl-C: a batch's files and manifest stay consistent
         print("segmenter: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:
-        code = next((code for kinds, code in ERRORS if isinstance(exc, kinds)), None)
-        if code is None:
-            raise
+    except SegmenterError as exc:
         print(f"segmenter: {shown(str(exc))}", file=sys.stderr)
-        return code
+        return exc.exit_code
 
 
 if __name__ == "__main__":

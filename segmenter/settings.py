@@ -18,9 +18,10 @@ from typing import Any
 
 from .engines import ENGINES
 from .engines.model import PRECISIONS, RUNTIMES
+from .errors import SegmenterError
 
 
-class SettingError(ValueError):
+class SettingError(SegmenterError, ValueError):
     """A setting given a value it does not accept; the message names both."""
 
 

@@ -31,6 +31,7 @@ from .engines.model import (
     RUNTIMES,
     ModelError,
     ModelFiles,
+    ensure_onnx,
     resolve_model,
 )
 from .engines.silero import SileroEngine
@@ -287,7 +288,7 @@ def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int 
     if runtime == "onnx":
         from .engines.fsmn_onnx import load_session
 
-        return load_session(files.onnx_file(precision), threads), precision
+        return load_session(ensure_onnx(files, precision), threads), precision
     try:
         import torch
     except ImportError:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import EXIT_DAMAGED, EXIT_LOCKED, EXIT_RUN_FAILED, SegmenterError
 from .discovery import Source, check_same_output
 from .reasons import plain_reason
 
@@ -76,12 +77,16 @@ SETTLED = """COALESCE(r.size = f.size AND r.mtime = f.mtime AND r.fingerprint IS
 PAGE = 2000  # rows of the plan looked at per query
 
 
-class LockedError(Exception):
+class LockedError(SegmenterError):
     """Another run holds the output folder."""
 
+    exit_code = EXIT_LOCKED
 
-class ManifestDamaged(Exception):
+
+class ManifestDamaged(SegmenterError):
     """OUT/manifest.sqlite is not a whole SQLite database: says so, and how to rebuild it."""
+
+    exit_code = EXIT_DAMAGED
 
     def __init__(self, path: Path, reason: str):
         super().__init__(
@@ -157,7 +162,7 @@ def _absolute(path: str | bytes) -> str | bytes:
 MIGRATIONS = {0: _from_unversioned, 1: _to_gone_and_configs}
 
 
-class ManifestNewer(Exception):
+class ManifestNewer(SegmenterError):
     """A manifest written by a newer segmenter: refused, not written to."""
 
     def __init__(self, path: Path, version: int):
@@ -168,8 +173,10 @@ class ManifestNewer(Exception):
         )
 
 
-class ManifestUnwritable(Exception):
+class ManifestUnwritable(SegmenterError):
     """OUT/manifest.sqlite (or its folder, where SQLite keeps its log) cannot be written."""
+
+    exit_code = EXIT_RUN_FAILED
 
     def __init__(self, path: Path, reason: str):
         super().__init__(

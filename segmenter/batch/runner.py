@@ -30,11 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..chunking import ChunkOptions
 from ..engines import DEFAULT_ENGINE
-from ..engines.model import DEFAULT_RUNTIME, resolve_model
+from ..engines.model import DEFAULT_RUNTIME, ensure_onnx, resolve_model
 from ..names import shown
 from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
 from ..settings import SettingError, check
-from ..views.report import write_report
 from ..writers import (
     CLIPS_SUFFIX,
     SUFFIXES,
@@ -394,13 +393,11 @@ def run(settings: BatchSettings, confirm: Confirm | None = None) -> tuple[Summar
     check_out(out)
     check_outside([Path(item) for item in settings.inputs], out)
     if settings.runtime == "onnx" and settings.engine != "silero":  # once here, not per worker
-        resolve_model(settings.model).onnx_file(settings.precision)
+        ensure_onnx(resolve_model(settings.model), settings.precision)
     with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
         handler = _log_to(out / "segmenter.log")
         try:
-            summary = _run_locked(settings, confirm)
-            if settings.report:
-                write_report(out)
+            summary = _run_locked(settings, confirm)  # the report (--report): cli.run_batch
         except ONE_LINE_ERRORS:
             raise
         except Exception:  # the terminal gets one line (cli.py); the log gets the traceback

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import SegmenterError
+
 TMP_PREFIX = ".tmp-"
 # the temporary names made here, which a run's start-up sweep removes (and nothing else):
 # `.tmp-<pid>-<n><ext>` files (_stage) and `.tmp-<pid>-<8 random>` folders (clips); earlier
@@ -42,7 +44,7 @@ def _process_umask() -> int:
 UMASK = _process_umask()
 
 
-class WriteError(OSError):
+class WriteError(OSError, SegmenterError):
     """A failed write, naming the output it was for (never the temporary name beside it)."""
 
     def __init__(self, target: Path, exc: OSError):
