@@ -44,8 +44,9 @@ from .install import extra_hint
 from .names import shown
 from .profiles import PreciseOptions, default_profile, get_profile
 from .profiles.base import ProfileError
-from .profiles.funasr_options import VadOptions
+from .profiles.funasr_options import FunasrOptions
 from .profiles.precise import PRECISE
+from .rules import field_helps, plain
 from .settings import (
     DECISION_KEYS,
     FUNASR_KEYS,
@@ -113,13 +114,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-end-silence-time",
         type=parse_as("max_end_silence_time"),
         metavar="MS",
-        help="fixed end silence in ms, 100-60000 (turns FunASR's schedule off)",
+        help=f"{_span_help('max_end_silence_time')} (turns FunASR's schedule off)",
     )
     parser.add_argument(
         "--max-single-segment-time",
         type=parse_as("max_single_segment_time"),
         metavar="MS",
-        help="FunASR's longest segment in ms, 1000-3600000 (default 60000); every profile's",
+        help=f"{_span_help('max_single_segment_time')} (default"
+        f" {FunasrOptions().max_single_segment_time}); every profile's",
     )
     add_funasr_arguments(parser)
     for old, new in (
@@ -130,10 +132,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add_profile_arguments(parser)
 
 
+def _span_help(key: str) -> str:
+    """A FunASR time's help and range from its field: 'fixed end silence in ms, 100-60000'."""
+    rule = NUMBERS[key]
+    return f"{field_helps(FunasrOptions)[key]}, {plain(rule.low)}-{plain(rule.high)}"
+
+
 def add_funasr_arguments(parser: argparse.ArgumentParser) -> None:
     """An option under FunASR's own name for each other setting of the funasr profile."""
-    helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(VadOptions)}
-    defaults = VadOptions()
+    helps = field_helps(FunasrOptions)
+    defaults = FunasrOptions()
     for key in FUNASR_KEYS:
         if key == "max_end_silence_time":  # defined above, with its own help
             continue

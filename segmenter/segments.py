@@ -14,7 +14,7 @@ from . import __version__
 from .audio import AudioInfo
 
 if TYPE_CHECKING:  # profiles import Segment from here
-    from .profiles.funasr_options import VadOptions
+    from .profiles.funasr_options import FunasrOptions
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class FileResult:
 def segments_document(
     result: FileResult,
     model_info: dict[str, str],
-    options: VadOptions | Any,
+    options: FunasrOptions | Any,
     profile: str = "funasr",
 ) -> dict[str, Any]:
     """The per-file JSON document (times in seconds, millisecond precision); `options` are the
