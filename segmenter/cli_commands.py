@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import json
 import sqlite3
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from .batch import notes
@@ -31,6 +33,7 @@ from .errors import (
     EXIT_OK,
     EXIT_SETTINGS_CHANGED,
     RunFailed,
+    SegmenterError,
     UsageError,
 )
 from .install import extra_hint
@@ -44,6 +47,24 @@ from .settings import (
 from .writers import write_formats
 
 
+def own_files(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command whose OSError (a file or folder it was given that cannot be read or written:
+    `quantize -o /read-only/m`) is the user's to fix: one line and exit 2, as a UsageError. A
+    bug's TypeError or ValueError keeps its traceback (cli.main)."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except SegmenterError:
+            raise
+        except OSError as exc:
+            raise UsageError(str(exc)) from exc
+
+    return run
+
+
+@own_files
 def run_segment(args: argparse.Namespace) -> int:
     from .vad import Vad, one_core_process  # the engine is imported only where the model runs
 
@@ -103,6 +124,7 @@ def batch_settings(args: argparse.Namespace):
     )
 
 
+@own_files
 def run_batch(args: argparse.Namespace) -> int:
     from .batch.discovery import InputError
     from .batch.runner import run
@@ -147,6 +169,7 @@ def require_manifest(out: Path) -> None:
         raise UsageError(f"{out}: no manifest.sqlite (not a segmenter output folder)")
 
 
+@own_files
 def run_status(args: argparse.Namespace) -> int:
     require_manifest(args.out)
     manifest = Manifest.open_readonly(args.out)  # also on a full disk or a read-only share
@@ -171,6 +194,7 @@ def run_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@own_files
 def run_report(args: argparse.Namespace) -> int:
     from .views.report import write_report
 
@@ -209,6 +233,7 @@ def serve_logins(auth: str | None, auth_file: Path | None) -> tuple[tuple[str, s
     return tuple(logins)
 
 
+@own_files
 def run_serve(args: argparse.Namespace) -> int:
     logins = serve_logins(args.auth, args.auth_file)
     try:
@@ -242,6 +267,7 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@own_files
 def run_bench(args: argparse.Namespace) -> int:
     from .toolkit import benchmark
 
@@ -255,6 +281,7 @@ def run_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@own_files
 def run_quantize(args: argparse.Namespace) -> int:
     require_torch("quantize")
     from .engines.export import write_int8_folder
@@ -284,6 +311,7 @@ def _size(path: Path) -> str:
     )
 
 
+@own_files
 def run_export(args: argparse.Namespace) -> int:
     require_torch("export-onnx")
     from .engines.export import export_onnx, fp32_encoder
@@ -297,6 +325,7 @@ def run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@own_files
 def run_eval(args: argparse.Namespace) -> int:
     from .toolkit.evaluation import evaluate, format_table
 

@@ -122,3 +122,31 @@ def test_a_bug_shows_its_traceback_and_exits_1():
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr
     assert "TypeError: object of type 'NoneType' has no len()" in done.stderr
+
+
+def test_a_file_a_command_cannot_read_or_write_is_one_line_and_exit_2(monkeypatch, capsys):
+    """An OSError of a command (a path it was given) stays the user's to fix, as before."""
+    from segmenter.cli_commands import own_files
+
+    def command(args):
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/out/model")
+
+    monkeypatch.setattr(cli, "run_status", own_files(command))
+    assert cli.main(["status", "somewhere"]) == 2
+    assert capsys.readouterr().err == (
+        "segmenter: [Errno 13] Permission denied: '/srv/out/model'\n"
+    )
+
+
+def test_precise_thresholds_out_of_order_are_a_setting_error():
+    """Each in range, the pair not: PreciseOptions refuses it (a SettingError, one line)."""
+    from .conftest import SEGMENTER
+
+    sample = Path(__file__).parent.parent / "samples" / "standup_meeting.wav"
+    cmd = [SEGMENTER, "segment", str(sample), "--profile", "precise"]
+    cmd += ["--precise-leave-threshold", "0.6", "--precise-enter-threshold", "0.4"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        "segmenter: precise: need 0 <= leave_threshold <= enter_threshold <= 1\n"
+    )

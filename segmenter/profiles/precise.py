@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..engines.base import FRAME_MS, Engine, Frames
-from ..rules import Number, check_value, field_rules
+from ..rules import Number, SettingError, check_value, field_rules
 from ..segments import Segment
 from .base import Profile, replace_checked
 from .funasr_options import LONGEST_SEGMENT
@@ -154,23 +154,23 @@ class PreciseOptions:
     )
 
     def __post_init__(self):
-        """Refuse settings the decision cannot honour, naming them."""
+        """Refuse settings the decision cannot honour, naming them (SettingError: a ValueError)."""
         if not 0.0 <= self.leave_threshold <= self.enter_threshold <= 1.0:
-            raise ValueError("precise: need 0 <= leave_threshold <= enter_threshold <= 1")
+            raise SettingError("precise: need 0 <= leave_threshold <= enter_threshold <= 1")
         if min(self.min_speech_ms, self.min_silence_ms, self.pad_ms) < 0:
-            raise ValueError("precise: min_speech_ms, min_silence_ms and pad_ms must be >= 0")
+            raise SettingError("precise: min_speech_ms, min_silence_ms and pad_ms must be >= 0")
         if self.max_single_segment_time < 2 * self.pad_ms + 2 * FRAME_MS:
-            raise ValueError("precise: max_single_segment_time must exceed 2 pad_ms + 20 ms")
+            raise SettingError("precise: max_single_segment_time must exceed 2 pad_ms + 20 ms")
         if self.min_speech_ms > self.max_single_segment_time - 2 * self.pad_ms:
-            raise ValueError("precise: min_speech_ms must not exceed the longest segment")
+            raise SettingError("precise: min_speech_ms must not exceed the longest segment")
         if self.floor_weight < 0 or not 0 <= self.floor_quantile <= 100:
-            raise ValueError("precise: need floor_weight >= 0 and 0 <= floor_quantile <= 100")
+            raise SettingError("precise: need floor_weight >= 0 and 0 <= floor_quantile <= 100")
         if min(self.trim_db, self.trim_start_ms, self.trim_end_ms) < 0:
-            raise ValueError("precise: trim_db, trim_start_ms and trim_end_ms must be >= 0")
+            raise SettingError("precise: trim_db, trim_start_ms and trim_end_ms must be >= 0")
         if not 0 <= self.trim_quantile <= 100:
-            raise ValueError("precise: need 0 <= trim_quantile <= 100")
+            raise SettingError("precise: need 0 <= trim_quantile <= 100")
         if self.floor_window_ms < FLOOR_STEP * FRAME_MS:
-            raise ValueError(f"precise: floor_window_ms must be at least {FLOOR_STEP * FRAME_MS}")
+            raise SettingError(f"precise: floor_window_ms must be at least {FLOOR_STEP * FRAME_MS}")
 
     def with_overrides(self, **overrides: Any) -> PreciseOptions:
         """A copy with some settings replaced; unknown names raise TypeError, values out of
