@@ -12,8 +12,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from segmenter.engines.export import fp32_encoder
 from segmenter.engines.model import bundled_model_dir, resolve_model
-from segmenter.toolkit.export import fp32_encoder
 
 from .conftest import GOLDEN, SEGMENTER
 from .test_cli import run

@@ -21,8 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from ..engines.model import resolve_model
-from ..views.report import write_report
+from ..engines.model import ensure_onnx, resolve_model
 from ..writers import TMP_FILE, TMP_FOLDER
 from . import forkserver
 from .changed import Confirm, SettingsChanged, check_settings
@@ -75,13 +74,11 @@ def run(settings: BatchSettings, confirm: Confirm | None = None) -> tuple[Summar
     check_out(out)
     check_outside([Path(item) for item in settings.inputs], out)
     if settings.runtime == "onnx" and settings.engine != "silero":  # once here, not per worker
-        resolve_model(settings.model).onnx_file(settings.precision)
+        ensure_onnx(resolve_model(settings.model), settings.precision)
     with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
         handler = log_to(out / "segmenter.log")
         try:
-            summary = _run_locked(settings, confirm)
-            if settings.report:
-                write_report(out)
+            summary = _run_locked(settings, confirm)  # the report (--report): cli.run_batch
         except ONE_LINE_ERRORS:
             raise
         except Exception:  # the terminal gets one line (cli.py); the log gets the traceback

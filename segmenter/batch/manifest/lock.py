@@ -6,9 +6,13 @@ import fcntl
 import os
 from pathlib import Path
 
+from ...errors import EXIT_LOCKED, SegmenterError
 
-class LockedError(Exception):
+
+class LockedError(SegmenterError):
     """Another run holds the output folder."""
+
+    exit_code = EXIT_LOCKED
 
 
 class OutputLock:

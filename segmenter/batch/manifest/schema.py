@@ -7,6 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ...errors import EXIT_DAMAGED, EXIT_RUN_FAILED, SegmenterError
 from .connection import name_value
 
 SCHEMA = """
@@ -42,8 +43,10 @@ CREATE TABLE IF NOT EXISTS configs (
 GONE = "gone"  # status of a recording whose input is no longer where it was (batch/gone.py)
 
 
-class ManifestDamaged(Exception):
+class ManifestDamaged(SegmenterError):
     """OUT/manifest.sqlite is not a whole SQLite database: says so, and how to rebuild it."""
+
+    exit_code = EXIT_DAMAGED
 
     def __init__(self, path: Path, reason: str):
         super().__init__(
@@ -119,7 +122,7 @@ def _absolute(path: str | bytes) -> str | bytes:
 MIGRATIONS = {0: _from_unversioned, 1: _to_gone_and_configs}
 
 
-class ManifestNewer(Exception):
+class ManifestNewer(SegmenterError):
     """A manifest written by a newer segmenter: refused, not written to."""
 
     def __init__(self, path: Path, version: int):
@@ -130,8 +133,10 @@ class ManifestNewer(Exception):
         )
 
 
-class ManifestUnwritable(Exception):
+class ManifestUnwritable(SegmenterError):
     """OUT/manifest.sqlite (or its folder, where SQLite keeps its log) cannot be written."""
+
+    exit_code = EXIT_RUN_FAILED
 
     def __init__(self, path: Path, reason: str):
         super().__init__(
