@@ -18,10 +18,11 @@ from segmenter.batch import dispatch, recorder, worker
 from segmenter.batch.discovery import Source
 from segmenter.batch.manifest import Manifest
 from segmenter.batch.rebuild import rebuild
-from segmenter.batch.records import DocumentStats, document_stats, listed_outputs, output_suffixes
+from segmenter.batch.records import DocumentStats, document_stats, listed_outputs
 from segmenter.batch.settings import BatchSettings
 from segmenter.batch.summary import Summary
 from segmenter.batch.tasks import Changed, Done, Failed, Task
+from segmenter.writers import output_suffixes
 
 from .test_batch import SPEECH
 

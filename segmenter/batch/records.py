@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..writers import CLIPS_SUFFIX, SUFFIXES
+from ..writers import CLIPS_SUFFIX, output_names
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,8 @@ def document_stats(document: dict[str, Any]) -> DocumentStats:
     )
 
 
-def output_suffixes(formats: tuple[str, ...], clips: bool) -> list[str]:
-    """What a recording's outputs add to its name: each format's files, in the order of
-    `formats` (a format named twice counts once, as its files are written once), then the
-    clips folder's."""
-    suffixes = dict.fromkeys(suffix for name in formats for suffix in SUFFIXES[name])
-    return list(suffixes) + ([CLIPS_SUFFIX] if clips else [])
-
-
 def listed_outputs(rel: str, formats: tuple[str, ...], clips: bool) -> list[str]:
     """A recording's outputs as its manifest row lists them: its format files, then its clips
     folder (with a trailing slash) when it has clips."""
-    names = [rel + suffix for suffix in output_suffixes(formats, clips=False)]
+    names = output_names(rel, formats, clips=False)
     return names + ([Path(rel + CLIPS_SUFFIX).as_posix() + "/"] if clips else [])

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..engines.model import ensure_onnx, resolve_model
-from ..writers import TMP_FILE, TMP_FOLDER
+from ..writers import TMP_FILE, TMP_FOLDER, output_suffixes
 from . import forkserver
 from .changed import Confirm, SettingsChanged, check_settings
 from .discovery import InputError, check_out, check_outside, check_roots, settled, unmatched, walk
@@ -45,7 +45,6 @@ from .pool import choose_workers
 from .reasons import plain_reason
 from .rebuild import rebuild
 from .recorder import Recorder
-from .records import output_suffixes
 from .settings import BatchSettings
 from .stopping import STATE, Abandon, stop_on_signals
 from .summary import SHOWN_FAILURES, Summary

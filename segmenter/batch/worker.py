@@ -19,9 +19,8 @@ from typing import Any
 
 from ..engines import DEFAULT_ENGINE
 from ..engines.model import DEFAULT_RUNTIME
-from ..writers import WriteError, name_too_long
+from ..writers import WriteError, name_too_long, output_names
 from .diskfull import no_space
-from .records import output_suffixes
 from .settings import BatchSettings
 from .stopping import STOP_SIGNALS
 from .tasks import Done, Failed, Task, TaskResult
@@ -99,8 +98,8 @@ def segment_task(task: Task, settings: BatchSettings) -> TaskResult:
     from ..writers import write_clips
 
     start = time.perf_counter()
-    suffixes = output_suffixes(settings.formats, settings.clips)
-    too_long = name_too_long(settings.out, [task.rel + suffix for suffix in suffixes])
+    names = output_names(task.rel, settings.formats, settings.clips)
+    too_long = name_too_long(settings.out, names)
     if too_long:  # before any work: it could never be written
         return Failed(task.rel, too_long, _since(start))
     try:

@@ -37,13 +37,21 @@ def clips_folder(out: Path, rel: str) -> Path:
     return base.with_name(base.name + CLIPS_SUFFIX)
 
 
+def output_suffixes(formats: tuple[str, ...], clips: bool) -> list[str]:
+    """What a recording's outputs add to its name: each format's files (REGISTRY's suffixes),
+    in the order of `formats` (a format named twice counts once, as its files are written
+    once), then the clips folder's."""
+    suffixes = dict.fromkeys(suffix for name in formats for suffix in REGISTRY[name].suffixes)
+    return list(suffixes) + ([CLIPS_SUFFIX] if clips else [])
+
+
 def output_names(rel: str, formats: tuple[str, ...], clips: bool) -> list[str]:
     """The names under OUT a recording's outputs take: its format files, its clips folder.
 
-    The one list of a file's outputs (REGISTRY's suffixes, in the order of `formats`): the
-    runner, the rebuild and the prune all take the names from here."""
-    names = [rel + suffix for name in formats for suffix in REGISTRY[name].suffixes]
-    return names + ([rel + CLIPS_SUFFIX] if clips else [])
+    The one list of a file's outputs: the worker's and the runner's name checks, the recorder,
+    the rebuild and the prune all take the names from here (batch/records.py lists them as the
+    manifest row keeps them)."""
+    return [rel + suffix for suffix in output_suffixes(formats, clips)]
 
 
 def name_too_long(out: Path, names: list[str]) -> str | None:
