@@ -133,7 +133,7 @@ def test_the_api_reference_is_rendered_from_the_docstrings(site):
         "vad.VadStream.feed",
         "segments.Segment",
         "profiles.funasr_options.VadOptions",
-        "profiles.precise.PreciseOptions",
+        "profiles.precise_options.PreciseOptions",
         "chunking.ChunkOptions",
     ):
         assert f'id="segmenter.{name}"' in html, name
@@ -219,6 +219,18 @@ def test_search_finds_a_page_offline_in_a_browser(served):
         assert requested_hosts(driver) == {"127.0.0.1"}
     finally:
         driver.quit()
+
+
+def test_the_readme_is_a_front_door():
+    """README.md stays short (what, install, quick start, the three jobs, one results table,
+    links): everything else lives on the docs pages, and every page it links to exists."""
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    for jobs_page in ("docs/jobs/archive.md", "docs/jobs/whisper.md", "docs/jobs/small-box.md"):
+        assert f"]({jobs_page})" in readme, jobs_page
+    linked = re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)(?:#[\w-]+)?\)", readme)
+    assert linked and all((REPO / page).exists() for page in linked), linked
+    assert "](docs/bench/" in readme  # the results table names the bench page it copies
 
 
 def test_the_version_is_one_fact():

@@ -12,8 +12,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from segmenter.engines.export import fp32_encoder
 from segmenter.engines.model import bundled_model_dir, resolve_model
-from segmenter.toolkit.export import fp32_encoder
 
 from .conftest import GOLDEN, SEGMENTER
 from .test_cli import run
@@ -140,6 +140,7 @@ def test_segment_and_run_take_the_onnx_runtime(tmp_path):
     assert written["model"]["runtime"] == "onnx" and written["segments"] == doc["segments"]
 
 
+@pytest.mark.slow
 def test_folder_without_onnx_files_is_exported_once_into_the_cache(tmp_path):
     """A torch-only model folder runs on the onnx runtime: exported once, FP32 still exact."""
     folder = tmp_path / "m"

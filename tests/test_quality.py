@@ -4,9 +4,9 @@ synthetic meeting and on generated meetings (far-field, quiet, dense, noisy) tha
 never saw.
 
 The floors are the figures measured here (bench/quality.py gives the same on the shared groups;
-docs/farfield.md), truncated to 0.001 and less 0.001 for INT8 kernels that round differently on
-another CPU: a change that loses quality fails here. Skipped without ../shared (the data lives
-beside the checkout; the far-field meetings take real speech from it).
+docs/farfield.md and docs/engines.md), truncated to 0.001 and less 0.001 for INT8 kernels that
+round differently on another CPU: a change that loses quality fails here. Skipped without
+../shared (the data lives beside the checkout; the far-field meetings take real speech from it).
 """
 
 import subprocess
@@ -133,6 +133,7 @@ def test_precise_quality_floor(vads, made, engine, group):
     assert total.f1 >= FLOORS[engine][group], f"{engine} on {group}: F1 {total.f1:.4f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", FLOORS)
 def test_precise_recall_over_every_file(vads, made, engine):
     vad = engine_vad(vads, engine)

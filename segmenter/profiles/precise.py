@@ -40,116 +40,20 @@ window at the start of a recording and one second after it when a floor is on), 
 scores and energies of the open run only (at most the maximum length), so memory is bounded and
 the output does not depend on the block sizes. Frames without energies (`Frames.energy_db` None:
 a caller feeding scores alone) are not trimmed. The defaults were chosen by
-`bench/tune_precise.py` for each engine (`ENGINE_DEFAULTS`; README, "Profiles").
+`bench/tune_cv.py` for each engine (`precise_options.ENGINE_DEFAULTS`; docs/farfield.md).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..engines.base import FRAME_MS, Engine, Frames
 from ..segments import Segment
-from ..settings import DECISION_KEYS, check
-from .base import Profile, replace_checked
-
-FLOOR_STEP = 100  # frames (1 s) sharing one noise floor
-
-
-@dataclass(frozen=True)
-class PreciseOptions:
-    """Settings of the `precise` decision (times in ms; scores in [0, 1]); each field's help is
-    in its metadata (the CLI's `--precise-*` options use it). Defaults: bench/tune_precise.py."""
-
-    enter_threshold: float = field(
-        default=0.5,
-        metadata={"help": "a frame scoring this (+ the floor term) or more starts speech"},
-    )
-    leave_threshold: float = field(
-        default=0.4,
-        metadata={"help": "speech goes on until a frame scores below this (+ floor term)"},
-    )
-    min_speech_ms: int = field(
-        default=100, metadata={"help": "shorter speech (after bridging pauses) is dropped"}
-    )
-    min_silence_ms: int = field(default=100, metadata={"help": "shorter pauses are bridged"})
-    pad_ms: int = field(
-        default=30, metadata={"help": "added on each side, within the file and the gap"}
-    )
-    max_single_segment_time: int = field(
-        default=60000, metadata={"help": "longest segment, padding included (FunASR's name)"}
-    )
-    floor_weight: float = field(
-        default=0.0, metadata={"help": "thresholds rise by this times the noise floor (0: off)"}
-    )
-    floor_quantile: float = field(
-        default=25.0, metadata={"help": "noise floor: this percentile of the window's scores"}
-    )
-    floor_window_ms: int = field(
-        default=30000, metadata={"help": "noise floor: scores (and energies) of this much audio"}
-    )
-    trim_db: float = field(
-        default=2.0,
-        metadata={
-            "help": "edges are trimmed past frames less loud than this (dB) above the energy floor"
-        },
-    )
-    trim_start_ms: int = field(
-        default=100, metadata={"help": "a segment's start moves at most this much later (0: off)"}
-    )
-    trim_end_ms: int = field(
-        default=200, metadata={"help": "a segment's end moves at most this much earlier (0: off)"}
-    )
-    trim_quantile: float = field(
-        default=10.0, metadata={"help": "energy floor: this percentile of the window's energies"}
-    )
-    bridge_ms: int = field(
-        default=1000,
-        metadata={"help": "longer pauses up to this are bridged where sound goes on (0: off)"},
-    )
-    bridge_db: float = field(
-        default=8.0,
-        metadata={"help": "a pause is bridged if its mean energy is this (dB) above the floor"},
-    )
-
-    def __post_init__(self):
-        """Refuse settings the decision cannot honour, naming them."""
-        if not 0.0 <= self.leave_threshold <= self.enter_threshold <= 1.0:
-            raise ValueError("precise: need 0 <= leave_threshold <= enter_threshold <= 1")
-        if min(self.min_speech_ms, self.min_silence_ms, self.pad_ms) < 0:
-            raise ValueError("precise: min_speech_ms, min_silence_ms and pad_ms must be >= 0")
-        if self.max_single_segment_time < 2 * self.pad_ms + 2 * FRAME_MS:
-            raise ValueError("precise: max_single_segment_time must exceed 2 pad_ms + 20 ms")
-        if self.min_speech_ms > self.max_single_segment_time - 2 * self.pad_ms:
-            raise ValueError("precise: min_speech_ms must not exceed the longest segment")
-        if self.floor_weight < 0 or not 0 <= self.floor_quantile <= 100:
-            raise ValueError("precise: need floor_weight >= 0 and 0 <= floor_quantile <= 100")
-        if min(self.trim_db, self.trim_start_ms, self.trim_end_ms) < 0:
-            raise ValueError("precise: trim_db, trim_start_ms and trim_end_ms must be >= 0")
-        if self.bridge_ms < 0 or self.bridge_db < 0:
-            raise ValueError("precise: bridge_ms and bridge_db must be >= 0")
-        if not 0 <= self.trim_quantile <= 100:
-            raise ValueError("precise: need 0 <= trim_quantile <= 100")
-        if self.floor_window_ms < FLOOR_STEP * FRAME_MS:
-            raise ValueError(f"precise: floor_window_ms must be at least {FLOOR_STEP * FRAME_MS}")
-
-    def with_overrides(self, **overrides: Any) -> PreciseOptions:
-        """A copy with some settings replaced; unknown names raise TypeError, values out of
-        range SettingError (a ValueError), by the command line's rules (settings.py)."""
-        return replace_checked(self, "precise", overrides, check_setting)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready settings."""
-        return dataclasses.asdict(self)
-
-
-def check_setting(name: str, value: Any) -> None:
-    """A precise setting's value by the command line's rule (settings.py) for it."""
-    check(name if name in DECISION_KEYS else f"precise_{name}", value, name)
+from .base import Profile
+from .precise_options import FLOOR_STEP, PreciseOptions, precise_defaults
 
 
 def hysteresis(scores: np.ndarray, on: bool, enter: float, leave: float) -> np.ndarray:
@@ -446,37 +350,6 @@ class PreciseDecision:
             out.append(Segment(begin * FRAME_MS, self.last_end * FRAME_MS))
             self.pieces.pop(0)
         return out
-
-
-# Each engine's scores have their own shape, so each has its own defaults: the fields' defaults
-# are FSMN's; these replace some of them for the other engines. All chosen by
-# bench/tune_cv.py --engine NAME: the plateau of its grid ranked on every group (README,
-# "Far-field meetings"); the trimming as bench/tune_precise.py chose it before.
-ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fsmn": {},
-    "silero": {
-        "enter_threshold": 0.3,
-        "leave_threshold": 0.2,
-        "pad_ms": 50,
-        "trim_db": 4.0,
-        "trim_end_ms": 300,
-        "bridge_ms": 2000,
-        "bridge_db": 6.0,
-    },
-    "fusion": {
-        "enter_threshold": 0.3,
-        "leave_threshold": 0.3,
-        "min_speech_ms": 200,
-        "trim_db": 4.0,
-        "trim_end_ms": 300,
-        "bridge_ms": 2000,
-    },
-}
-
-
-def precise_defaults(config: dict[str, Any], engine: str = "fsmn") -> PreciseOptions:
-    """The precise settings tuned for `engine`'s scores (the model's config is not read)."""
-    return PreciseOptions(**ENGINE_DEFAULTS[engine])
 
 
 PRECISE = Profile(

@@ -1,4 +1,6 @@
-"""Model tools: INT8 model folders (optionally pruned first) and ONNX export of the FSMN network."""
+"""Model export, beside the model: INT8 model folders (optionally pruned first) and the ONNX
+export of the FSMN network (torch, onnx, onnxscript: the torch extra). `model.ensure_onnx` calls
+it for a folder without ONNX files; `segmenter quantize` and `export-onnx` are its commands."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..engines.fsmn_network import FsmnEncoder, load_encoder, quantize_int8
-from ..engines.model import ONNX_FILES, REQUIRED_FILES, WEIGHTS, ModelError, ModelFiles
+from .fsmn_network import FsmnEncoder, load_encoder, quantize_int8
+from .model import ONNX_FILES, REQUIRED_FILES, WEIGHTS, ModelError, ModelFiles
 
 FOLDER_EXTRAS = ("configuration.json", "LICENSE", "SOURCE.md")  # copied when present
 
