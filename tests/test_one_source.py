@@ -38,7 +38,7 @@ def _setting_fields() -> list[tuple[str, dataclasses.Field, str]]:
 def test_every_setting_field_has_one_flag_one_key_one_rule_one_help(command):
     options = _options(command)
     fields = _setting_fields()
-    assert len(fields) == len(settings.DECISION_KEYS) + len(settings.PRECISE_KEYS) == 31
+    assert len(fields) == len(settings.DECISION_KEYS) + len(settings.PRECISE_KEYS) == 33
     for name, f, profile in fields:
         rule, text = f.metadata["rule"], f.metadata["help"]
         flag = "--" + name.replace("_", "-")
