@@ -97,11 +97,17 @@ def test_chunks_recipe_transcribes_the_known_words(call):
 
 
 def test_packed_recipe_transcribes_the_known_words_at_their_times(call):
+    """Each line back in the recording's time base, inside one chunk and one turn: none spans
+    the silence between two chunks (segment-level times mapped back by their ends did)."""
     meeting, root = call
     lines = [line.split(" ", 2) for line in execute(recipe(PACKED_RECIPE), root)]
     assert wer(meeting.text, " ".join(text for _, _, text in lines)) < BOUND
-    for start, _, text in lines:  # back in the recording's time base: each starts in a turn
-        assert any(t.start - 0.5 <= float(start) <= t.end for t in meeting.turns), text
+    spans = [(c["start"], c["end"]) for c in chunks(root)["chunks"]]
+    for start, end, text in lines:
+        start, end = float(start), float(end)
+        assert start <= end, text
+        assert any(a - 0.01 <= start and end <= b + 0.01 for a, b in spans), (start, end, text)
+        assert any(t.start - 0.5 <= start and end <= t.end + 0.5 for t in meeting.turns), text
 
 
 def test_clips_recipe_transcribes_the_known_words(call):
