@@ -16,6 +16,7 @@ def main() -> int:
         atexit.register(_exit_at_once)  # registered first: it runs after every other handler
         from .batch import forkserver
 
+        forkserver.quiet_resource_tracker()  # before any child process starts
         forkserver.start_for(argv[1:])
     from .cli import main as cli_main
 

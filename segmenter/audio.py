@@ -320,8 +320,18 @@ def block_frames(rate: int, channels: int, block_seconds: float = 10.0) -> int:
 
 
 def _check_channel(path: Path, channel: int | None, channels: int) -> None:
+    """A `--channel` the recording has (channels count from 0); AudioError naming its own."""
     if channel is not None and not 0 <= channel < channels:
-        raise AudioError(f"{path}: no channel {channel} (it has {channels})")
+        raise AudioError(f"{path}: no channel {channel}: it has {_channel_numbers(channels)}")
+
+
+def _channel_numbers(channels: int) -> str:
+    """The channels a recording has, as --channel numbers them (from 0)."""
+    if channels < 2:
+        return "one channel, 0 (mono)" if channels == 1 else "no channel it can name"
+    if channels == 2:
+        return "channels 0 and 1 (they count from 0)"
+    return f"channels 0 to {channels - 1} (they count from 0)"
 
 
 _LIVE: weakref.WeakSet[FfmpegStream] = weakref.WeakSet()

@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .audio import AudioError
+from .batch import notes
+from .batch.changed import SettingsChanged
 from .batch.discovery import check_out
 from .batch.diskfull import EXIT_DISK_FULL, DiskFull
 from .batch.manifest import (
@@ -52,6 +54,7 @@ from .writers import FORMATS, write_formats
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_DAMAGED = 5  # the manifest is damaged: --rebuild-manifest
 EXIT_RUN_FAILED = 6  # a run stopped by an error that is no one file's (OUT unwritable, ...)
+EXIT_SETTINGS_CHANGED = 7  # settings differ from the batch's, nobody said redo: nothing done
 
 
 class Parser(argparse.ArgumentParser):
@@ -322,7 +325,7 @@ def add_tool_parsers(commands) -> None:
     quantize.add_argument("--model", help="model folder or ModelScope id (default: bundled)")
     quantize.add_argument(
         "--prune",
-        type=parse_as("prune"),
+        type=parse_as("prune_amount"),
         default=0.0,
         metavar="AMOUNT",
         help="L1-prune this share (0 to 0.99) first",
@@ -385,6 +388,8 @@ EXIT_CODES = (
     f" {EXIT_DAMAGED} OUT's manifest is damaged (run again with --rebuild-manifest);"
     f" {EXIT_RUN_FAILED} the run stopped on an error that is no one file's (OUT or its manifest"
     " cannot be written, ...; what was done is kept);"
+    f" {EXIT_SETTINGS_CHANGED} the settings differ from the batch's and nobody said to redo"
+    " its files (nothing done: --redo-changed);"
     " 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (a rerun goes on)"
 )
 
@@ -440,6 +445,21 @@ def add_run_parser(commands) -> None:
         help="segment files that failed before again (a rerun skips them otherwise)",
     )
     run.add_argument("--force", action="store_true", default=None, help="redo every file")
+    run.add_argument(
+        "--redo-changed",
+        action="store_true",
+        default=None,
+        help="redo the files done with other result-changing settings (without it a run whose"
+        f" settings differ asks at a terminal, and elsewhere stops with exit code"
+        f" {EXIT_SETTINGS_CHANGED} before writing anything)",
+    )
+    run.add_argument(
+        "--prune",
+        action="store_true",
+        default=None,
+        help="remove the outputs and manifest rows of recordings under the inputs whose input"
+        " is gone (moved or deleted); without it they are only reported",
+    )
     run.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     run.add_argument("--report", action="store_true", default=None, help="write OUT/report.html")
     run.add_argument(
@@ -534,7 +554,10 @@ def run_batch(args: argparse.Namespace) -> int:
     settings = batch_settings(args)
     require_runtime(settings.runtime)
     try:
-        summary, code = run(settings)
+        summary, code = run(settings, ask_to_redo if sys.stdin.isatty() else None)
+    except SettingsChanged as exc:  # nothing done: said with the date in a cron log
+        notes.note(str(exc))
+        return EXIT_SETTINGS_CHANGED
     except (InputError, SettingError, UsageError, ManifestUnwritable):
         raise  # refused before anything was touched, or named as it is
     except (OSError, sqlite3.Error, ValueError, TypeError, RuntimeError) as exc:
@@ -547,8 +570,15 @@ def run_batch(args: argparse.Namespace) -> int:
         ) from exc
     if summary.disk_full:
         print(f"segmenter: {summary.disk_full}", file=sys.stderr)
-    print("\n".join(summary.lines()))  # --quiet hides the progress bar, never the summary
+    notes.summary(summary.lines())  # --quiet hides the progress bar, never the summary
     return code
+
+
+def ask_to_redo(line: str) -> bool:
+    """At a terminal: the line saying the settings changed, and whether to redo those files."""
+    print(f"segmenter: {shown(line)}", file=sys.stderr)
+    print("Redo them with these settings? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def require_manifest(out: Path) -> None:
@@ -568,10 +598,16 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(state, indent=1))
         return EXIT_OK
     c = state["counts"]
-    print(f"{c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} to do")
+    counts = f"{c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} to do"
+    print(counts + (f"; {c['gone']} gone (not in the totals)" if c["gone"] else ""))
     print(f"{state['audio_hours']:.3f} h of audio done, {state['speech_hours']:.3f} h of speech")
     for failure in state["failures"]:
         print(f"failed: {shown(failure['file'])}: {shown(failure['error'] or '')}")
+    for gone in state["gone"]:
+        where = f"{shown(gone['file'])}: {shown(gone['path'])}"
+        print(f"gone: {where} is no longer there (moved or deleted)")
+    if state["gone"]:
+        print("  (their outputs stay until a run of their input with --prune removes them)")
     return EXIT_OK
 
 
@@ -714,7 +750,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 class RunFailed(Exception):
-    """A run stopped by an error that is no one file's: exit code 6."""
+    """A run stopped by an error that is no one file's: EXIT_RUN_FAILED."""
 
 
 # what an error means for the exit code, the first match winning; each is one line on stderr
@@ -725,6 +761,7 @@ ERRORS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int],
     (LockedError, EXIT_LOCKED),
     (DiskFull, EXIT_DISK_FULL),
     (ManifestDamaged, EXIT_DAMAGED),
+    (SettingsChanged, EXIT_SETTINGS_CHANGED),
 )
 
 

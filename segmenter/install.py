@@ -3,7 +3,10 @@
 The distribution is `fsmn-segmenter`: the name `segmenter` on PyPI belongs to an unrelated
 package, so no line here may name it. A user installs from the checkout or a wheel built from
 it, and a hint names that same source: the source tree this code runs from, else the path pip
-recorded at install time (PEP 610's direct_url.json), else the distribution name.
+recorded at install time (PEP 610's direct_url.json), else the distribution name. Code that
+runs from its source tree is an editable install (`make run`'s `.venv`, `pip install -e`), so
+its hint keeps it editable (`pip install -e`): a plain install of the checkout would replace
+it with a copy that later `git pull`s do not reach.
 """
 
 from __future__ import annotations
@@ -18,15 +21,23 @@ CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
 
 def install_line(extra: str | None = None) -> str:
-    """`pip install '<source>[extra]'` for this installation's source (checkout, wheel or name)."""
+    """`pip install '<source>[extra]'` for this installation's source (checkout, wheel or name),
+    `pip install -e '<checkout>[extra]'` where it runs from its checkout."""
     suffix = f"[{extra}]" if extra else ""
-    return f"pip install '{install_source()}{suffix}'"
+    editable = "-e " if checkout() else ""
+    return f"pip install {editable}'{install_source()}{suffix}'"
+
+
+def checkout() -> Path | None:
+    """The source tree this code runs from (an editable install), if it does."""
+    tree = Path(__file__).resolve().parents[1]
+    return tree if (tree / "pyproject.toml").is_file() else None
 
 
 def install_source() -> str:
     """Where this installation came from: its checkout, the wheel file, or the name on an index."""
-    tree = Path(__file__).resolve().parents[1]
-    if (tree / "pyproject.toml").is_file():
+    tree = checkout()
+    if tree is not None:
         return str(tree)
     try:
         recorded = distribution(DISTRIBUTION).read_text("direct_url.json")

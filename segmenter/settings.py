@@ -149,7 +149,7 @@ NUMBERS: dict[str, Number] = {
     "port": Number(whole=True, low=1, high=65535),
     "max_upload_mb": Number(whole=False, low=0, above=True, unit="MB"),
     "seconds": Number(whole=False, low=1, high=86400, unit="seconds"),
-    "prune": Number(whole=False, low=0, high=0.99),
+    "prune_amount": Number(whole=False, low=0, high=0.99),  # quantize --prune
     "collar": Number(whole=False, low=0, high=10, unit="seconds"),
     # the precise profile's settings (segmenter/profiles/precise.py), as --precise-* / precise_*
     "precise_enter_threshold": Number(whole=False, low=0, high=1),
@@ -183,7 +183,10 @@ JOB_RULES: dict[str, Rule] = {
     "formats": Texts(single=True),
     "include": Texts(),
     "exclude": Texts(),
-    **{k: Flag() for k in ("clips", "retry_failed", "force", "quiet", "report")},
+    **{
+        k: Flag()
+        for k in ("clips", "retry_failed", "force", "redo_changed", "quiet", "report", "prune")
+    },
     **{k: NUMBERS[k] for k in ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds")},
     "stop_grace": NUMBERS["stop_grace"],
     **{k: NUMBERS[k] for k in ("max_segment_s", "merge_for_asr", "max_merge_gap_s", "pad_ms")},

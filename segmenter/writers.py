@@ -431,8 +431,27 @@ def rttm_lines(uri: str, segments: list[Segment]) -> str:
     )
 
 
-def clip_name(index: int, segment: Segment) -> str:
-    return f"{index:04d}_{segment.start / 1000:.3f}-{segment.end / 1000:.3f}.wav"
+def clip_name(index: int, span: Segment, count: int = 0) -> str:
+    """`NNNN_<start>-<end>.wav`: the clip's place in the batch (0-based, zero-padded to four
+    digits or as many as `count` clips need, so names sort in order) and the seconds of the
+    recording it holds, padding included, so a time in the clip plus <start> is that time in
+    the recording."""
+    width = max(4, len(str(max(count - 1, 0))))
+    return f"{index:0{width}d}_{span.start / 1000:.3f}-{span.end / 1000:.3f}.wav"
+
+
+def find_clip(folder: Path, index: int) -> Path | None:
+    """The clip of segment `index` (0-based) in a clips folder, if it is there."""
+    for path in folder.glob("*_*.wav") if folder.is_dir() else ():
+        number = path.name.split("_", 1)[0]
+        if number.isdigit() and int(number) == index:
+            return path
+    return None
+
+
+def _held(index: int, start: int, stop: int, rate: int, count: int) -> str:
+    """The name of clip `index` that holds samples [start, stop) of the recording at `rate`."""
+    return clip_name(index, Segment(round(start * 1000 / rate), round(stop * 1000 / rate)), count)
 
 
 CLIP_NAME = re.compile(r"\d{4,}_\d+\.\d{3}-\d+\.\d{3}\.wav")  # what clip_name makes
@@ -522,13 +541,15 @@ def _cut(source, staging, segments, pad_ms, rate, channel) -> list[str]:
             for i, seg in enumerate(segments):
                 start, stop = _span(seg, pad_ms, f.samplerate, f.frames)
                 f.seek(start)
-                names.append(clip_name(i, seg))
-                with sf.SoundFile(
-                    os.fsencode(staging / names[-1]), "w", f.samplerate, channels, "PCM_16"
-                ) as clip:
+                part, written = staging / f"{i}.part", 0  # named once its length is known
+                wav = {"subtype": "PCM_16", "format": "WAV"}
+                with sf.SoundFile(os.fsencode(part), "w", f.samplerate, channels, **wav) as clip:
                     for at in range(start, stop, block):  # a block at a time, never a segment
                         data = f.read(min(block, stop - at), dtype="float32", always_2d=True)
                         clip.write(data[:, [channel]] if channel is not None else data)
+                        written += len(data)
+                names.append(_held(i, start, start + written, f.samplerate, len(segments)))
+                os.replace(part, staging / names[-1])
         return names
     return _cut_stream(source, staging, segments, pad_ms, channel, rate or SAMPLE_RATE)
 
@@ -537,7 +558,8 @@ class _MonoClip:
     """A mono clip written from 16 kHz blocks at `rate` (soxr resamples it as a stream)."""
 
     def __init__(self, path: Path, rate: int):
-        self.file = sf.SoundFile(os.fsencode(path), "w", rate, 1, "PCM_16")
+        self.path = path
+        self.file = sf.SoundFile(os.fsencode(path), "w", rate, 1, "PCM_16", format="WAV")
         self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, 1)
 
     def write(self, samples: np.ndarray) -> None:
@@ -555,9 +577,8 @@ class _MonoClip:
 
 def _cut_stream(source, staging, segments, pad_ms, channel, rate) -> list[str]:
     """Mono clips at `rate` cut while decoding once at 16 kHz, never holding more than a block."""
-    names = [clip_name(i, seg) for i, seg in enumerate(segments)]
     spans = [_span(seg, pad_ms, SAMPLE_RATE, 1 << 62) for seg in segments]
-    writers = [_MonoClip(staging / n, rate) for n in names]
+    writers = [_MonoClip(staging / f"{i}.part", rate) for i in range(len(segments))]
     try:
         position = 0
         with open_audio(source, channel=channel) as audio:
@@ -572,6 +593,10 @@ def _cut_stream(source, staging, segments, pad_ms, channel, rate) -> list[str]:
     finally:
         for writer in writers:
             writer.close()
+    names = []  # named once the recording's end is known: a padded last clip stops there
+    for i, ((start, stop), writer) in enumerate(zip(spans, writers, strict=True)):
+        names.append(_held(i, start, min(stop, max(start, position)), SAMPLE_RATE, len(spans)))
+        os.replace(writer.path, staging / names[-1])
     return names
 
 

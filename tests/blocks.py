@@ -30,6 +30,8 @@ NAMED = {
     "whisper-chunks": "tests/test_whisper.py",
     "whisper-packed": "tests/test_whisper.py",
     "whisper-clips": "tests/test_whisper.py",
+    "after-make-run": "tests/test_install.py",
+    "pyannote-metrics": "tests/test_handoff.py",
 }
 
 

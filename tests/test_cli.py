@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from segmenter import cli
+
 from .conftest import GOLDEN
 
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")  # the venv's console script
@@ -127,3 +129,13 @@ def test_a_scheduler_without_the_dask_backend_is_a_usage_error(tmp_path):
         == "segmenter: scheduler tcp://127.0.0.1:1 is a Dask scheduler: add --backend dask\n"
     )
     assert not out.exists()
+
+
+def test_exit_codes_are_distinct_and_each_in_the_table():
+    """One code, one meaning (6: the run stopped on an error that is no one file's; 7: the
+    settings differ from the batch's), each listed in the table --help prints."""
+    codes = {k: v for k, v in vars(cli).items() if k.startswith("EXIT_") and isinstance(v, int)}
+    assert len(set(codes.values())) == len(codes), codes
+    assert codes["EXIT_RUN_FAILED"] == 6 and codes["EXIT_SETTINGS_CHANGED"] == 7
+    for name, code in codes.items():
+        assert f"; {code} " in cli.EXIT_CODES or f": {code} " in cli.EXIT_CODES, name

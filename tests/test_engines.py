@@ -77,7 +77,7 @@ def test_a_lost_silero_graph_is_a_usage_error_in_one_line(monkeypatch, capsys, t
     for argv in (["segment", str(CLIP), "--engine", "silero"], args):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"missing; reinstall: pip install '{REPO}'" in err
+        assert err.count("\n") == 1 and f"missing; reinstall: pip install -e '{REPO}'" in err
     assert not list(tmp_path.iterdir())
 
 
@@ -92,7 +92,7 @@ def test_job_engine_and_an_engine_change_redoes_files(tmp_path):
     assert (out / "a.wav.srt").is_file()
     assert run_batch("--job", job).returncode == 0
     assert rows(out)["a.wav"]["attempts"] == 1  # same settings: nothing redone
-    assert run_batch("--job", job, "--engine", "silero").returncode == 0
+    assert run_batch("--job", job, "--engine", "silero", "--redo-changed").returncode == 0
     assert rows(out)["a.wav"]["attempts"] == 2  # the engine is in the config hash
     assert json.loads((out / "a.wav.json").read_text())["model"]["engine"] == "silero"
     job.write_text('inputs = ["in"]\nout = "out"\nengine = "whisper"\n')

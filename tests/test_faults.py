@@ -20,7 +20,7 @@ import soundfile as sf
 from segmenter.writers import write_formats
 
 from .conftest import alive
-from .test_batch import SEGMENTER, SPEECH, loky_workers, outputs, rows, run
+from .test_batch import SEGMENTER, SPEECH, loky_workers, outputs, rows, run, unstamped
 from .test_cli import holds_open
 
 
@@ -322,7 +322,7 @@ def test_damaged_manifest_is_named_and_rebuilt_from_the_outputs(damage, finished
     assert rebuilt.returncode == 1, rebuilt.stderr  # the broken file, tried again
     aside = list(out.glob("manifest.sqlite.damaged-*[0-9]"))  # beside its -wal, -shm if any
     assert len(aside) == 1 and aside[0].read_bytes() == damaged
-    assert rebuilt.stdout.startswith(
+    assert unstamped(rebuilt.stdout).startswith(
         f"manifest: rebuilt from 3 finished file(s) on disk; the damaged one is {aside[0]}\n"
         "files: 0 done, 3 already done, 1 failed"
     )

@@ -2,11 +2,14 @@
 
 import csv
 import json
+import re
 import subprocess
+import sys
 from datetime import timedelta
 
 import lhotse
 import numpy as np
+import pytest
 import soundfile as sf
 import srt
 from pyannote.database.util import load_rttm
@@ -15,6 +18,7 @@ from segmenter.chunking import ChunkOptions, asr_chunks, merge_close, pad, split
 from segmenter.segments import Segment, segments_of
 from segmenter.writers import write_clips
 
+from . import blocks
 from .conftest import GOLDEN
 from .test_batch import SEGMENTER, SPEECH, rows, run
 
@@ -198,3 +202,26 @@ def test_clip_rates_and_channels_are_what_the_readme_says(tmp_path):
 
 def test_unknown_format_is_a_usage_error(tmp_path):
     assert run(tmp_path, "-o", tmp_path / "o", "--formats", "json,docx").returncode == 2
+
+
+def test_readme_pyannote_snippet_says_what_it_needs_and_runs(tmp_path):
+    """The README's pyannote block names the packages it imports in its install line, and runs
+    as written on a run's RTTM against a reference."""
+    block = blocks.named("pyannote-metrics").code
+    install = block.splitlines()[0]
+    imported = set(re.findall(r"^from (pyannote\.\w+)", block, re.M))
+    assert install.startswith("# pip install ") and imported == {
+        "pyannote.database",
+        "pyannote.metrics",
+    }
+    assert all(name in install.split() for name in imported)
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "out").mkdir()
+    line = "SPEAKER call 1 {} {} <NA> <NA> speech <NA> <NA>\n"
+    (tmp_path / "truth" / "call.rttm").write_text(line.format(1.0, 4.0))
+    (tmp_path / "out" / "call.wav.rttm").write_text(line.format(1.5, 3.5))
+    done = subprocess.run(
+        [sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) == pytest.approx(0.125)  # 0.5 s missed of 4 s

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from .test_batch import SEGMENTER, SPEECH, rows, run, twenty_seconds
+from .test_batch import SEGMENTER, SPEECH, rows, run, twenty_seconds, unstamped
 from .test_cli import holds_open
 from .test_faults import minutes, start, statuses, wait_for
 from .test_report import readonly
@@ -53,7 +53,7 @@ def test_a_stop_past_the_grace_leaves_the_file_in_flight_to_do_with_one_worker(t
 def summary_failures(stdout: str) -> dict[str, str]:
     """The summary's `failed: NAME: REASON` lines, by name (names as printed, escaped)."""
     found = {}
-    for line in stdout.splitlines():
+    for line in unstamped(stdout).splitlines():
         if line.startswith("failed: "):
             name, _, reason = line.removeprefix("failed: ").partition(": ")
             found[name] = reason
@@ -100,7 +100,7 @@ def test_a_newline_in_a_name_cannot_forge_a_line_of_the_log_or_of_status(tmp_pat
     done = run(src, "-o", out, "--jobs", "1")
     assert done.returncode == 1, done.stderr
     status = subprocess.run([SEGMENTER, "status", str(out)], capture_output=True, text=True)
-    for printed in (done.stdout, status.stdout):
+    for printed in (unstamped(done.stdout), status.stdout):
         lines = printed.splitlines()
         assert not [line for line in lines if line.startswith("failed: forged.wav")]
         assert any(
@@ -166,7 +166,7 @@ def test_an_input_folder_named_like_a_clips_folder_keeps_its_outputs(tmp_path):
     assert again.returncode == 0, again.stdout
     assert "1 done, 1 already done" in again.stdout
     assert inner.is_file() and rows(out)["x.wav.clips/y.wav"]["status"] == "done"
-    clips = run(src, "-o", out, "--jobs", "1", "--clips")
+    clips = run(src, "-o", out, "--jobs", "1", "--clips", "--redo-changed")  # clips: a change
     assert clips.returncode == 1, clips.stdout
     failed = summary_failures(clips.stdout)
     assert failed == {
@@ -289,7 +289,7 @@ def test_a_newer_manifest_is_refused_in_one_line_naming_its_version(finished, tm
         assert done.returncode == 2, (name, done.stderr)
         assert done.stderr == (
             f"segmenter: {out / 'manifest.sqlite'} has schema version 9, newer than this"
-            " segmenter's (1): run the segmenter that wrote it (or a newer one), or another OUT\n"
+            " segmenter's (2): run the segmenter that wrote it (or a newer one), or another OUT\n"
         ), name
     assert (out / "manifest.sqlite").read_bytes() == before  # not written to
 
@@ -297,11 +297,15 @@ def test_a_newer_manifest_is_refused_in_one_line_naming_its_version(finished, tm
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ("ALTER TABLE files RENAME COLUMN fingerprint TO fp", "lacks the column(s) fingerprint"),
-        ("ALTER TABLE files DROP COLUMN outputs", "lacks the column(s) outputs"),
-        ("not null", "has column(s) owner this segmenter cannot fill"),
+        (
+            "ALTER TABLE files RENAME COLUMN fingerprint TO fp",
+            "its files table lacks the column(s) fingerprint",
+        ),
+        ("ALTER TABLE files DROP COLUMN outputs", "its files table lacks the column(s) outputs"),
+        ("not null", "its files table has column(s) owner this segmenter cannot fill"),
+        ("DROP TABLE configs", "it lacks its configs table"),  # version 2's
     ],
-    ids=["renamed column", "dropped column", "extra NOT NULL column"],
+    ids=["renamed column", "dropped column", "extra NOT NULL column", "dropped table"],
 )
 def test_a_reshaped_manifest_is_one_line_in_every_command(finished, tmp_path, change, reason):
     src, out = copy_of(finished, tmp_path)
@@ -317,9 +321,7 @@ def test_a_reshaped_manifest_is_one_line_in_every_command(finished, tmp_path, ch
     db.close()
     for name, done in every_command(src, out).items():
         assert done.returncode == 5, (name, done.stderr)
-        assert done.stderr.startswith(
-            f"segmenter: {out / 'manifest.sqlite'} is damaged (its files table {reason}"
-        )
+        assert done.stderr.startswith(f"segmenter: {out / 'manifest.sqlite'} is damaged ({reason}")
         assert done.stderr.count("\n") == 1 and "--rebuild-manifest" in done.stderr
     rebuilt = run(src, "-o", out, "--rebuild-manifest")
     assert rebuilt.returncode == 0, rebuilt.stderr
@@ -329,14 +331,75 @@ def test_a_reshaped_manifest_is_one_line_in_every_command(finished, tmp_path, ch
 def test_an_unversioned_manifest_is_brought_to_the_current_version(finished, tmp_path):
     src, out = copy_of(finished, tmp_path)
     with sqlite3.connect(out / "manifest.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
-        db.execute("PRAGMA user_version = 0")  # as every manifest before versions
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        db.execute("DROP TABLE configs")  # as every manifest before versions: no configs,
+        db.execute("PRAGMA user_version = 0")  # no version
     db.close()
     again = run(src, "-o", out)
     assert again.returncode == 0 and "0 done, 1 already done" in again.stdout
     with sqlite3.connect(out / "manifest.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM configs").fetchone()[0] == 1
     db.close()
+
+
+def as_version_1(out: Path, relative_to: Path) -> None:
+    """Make OUT's manifest what a version 1 segmenter left: no configs table, input paths as
+    they were given (here relative to `relative_to`), user_version 1."""
+    with sqlite3.connect(out / "manifest.sqlite") as db:
+        db.execute("DROP TABLE configs")
+        for rel, path in db.execute("SELECT rel, path FROM files").fetchall():
+            relative = os.path.relpath(path, relative_to)
+            db.execute("UPDATE files SET path = ? WHERE rel = ?", (relative, rel))
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+
+
+def test_a_version_1_manifest_is_upgraded_and_its_finished_files_stay_done(tmp_path):
+    """Version 2 (the configs table, the status gone, absolute input paths): a version 1
+    manifest is upgraded as a run opens it; its finished files stay done (not redone, no
+    settings question), and its relative paths, taken from the folder the run starts in, tell
+    a recording deleted before the upgrade as gone. `status` reads it before, unwritten."""
+    src = twenty_seconds(tmp_path / "in", "talk.wav")
+    shutil.copy(src / "talk.wav", src / "old.wav")
+    out = tmp_path / "out"
+    first = subprocess.run(
+        [SEGMENTER, "run", "in", "-o", "out", "--quiet", "--settle-seconds", "0", "--jobs", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr
+    written = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    as_version_1(out, tmp_path)
+    (src / "old.wav").unlink()
+    before = (out / "manifest.sqlite").read_bytes()
+    status = subprocess.run([SEGMENTER, "status", str(out)], capture_output=True, text=True)
+    assert status.returncode == 0 and status.stdout.startswith("2 done, 0 failed"), status
+    assert (out / "manifest.sqlite").read_bytes() == before  # read as it is
+
+    again = subprocess.run(
+        [SEGMENTER, "run", "in", "-o", "out", "--quiet", "--settle-seconds", "0", "--jobs", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "files: 0 done, 1 already done, 0 failed, 1 gone" in again.stdout
+    assert "settings differ" not in again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")} == written  # not redone
+    with sqlite3.connect(out / "manifest.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM configs").fetchone()[0] == 1
+        found = dict(db.execute("SELECT rel, path FROM files"))
+    db.close()
+    assert found == {"talk.wav": str(src / "talk.wav"), "old.wav": str(src / "old.wav")}
+    assert {rel: row["status"] for rel, row in rows(out).items()} == {
+        "talk.wav": "done",
+        "old.wav": "gone",
+    }
 
 
 def test_a_read_only_manifest_is_one_line_and_status_still_reads_it(finished, tmp_path):

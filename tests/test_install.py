@@ -2,13 +2,16 @@
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from segmenter import install
 
-from .conftest import REPO
+from . import blocks
+from .conftest import REPO, SEGMENTER
 
 STRANGER = "segmenter"  # PyPI's package of that name is not this project
 TEXT = {".py", ".md", ".toml", ".txt", ".cfg", ".sh", ".service", ".timer", ".yaml", ".yml"}
@@ -85,8 +88,9 @@ def test_the_distribution_is_named_ours():
 
 
 def test_hints_install_from_the_checkout_this_runs_from():
-    assert install.install_line("web") == f"pip install '{REPO}[web]'"
-    assert install.install_line() == f"pip install '{REPO}'"
+    # the checkout is an editable install: the hint keeps it so (a plain install would copy it)
+    assert install.install_line("web") == f"pip install -e '{REPO}[web]'"
+    assert install.install_line() == f"pip install -e '{REPO}'"
 
 
 class FakeDistribution:
@@ -115,3 +119,27 @@ def test_an_installed_copy_names_what_pip_recorded(monkeypatch, tmp_path, direct
     monkeypatch.setattr(install, "__file__", str(tmp_path / "site" / "segmenter" / "install.py"))
     monkeypatch.setattr(install, "distribution", lambda name: FakeDistribution(direct_url))
     assert install.install_line("torch") == f"pip install '{source}[torch]'"
+
+
+def test_after_make_run_the_readme_calls_segmenter_from_the_venv(batch_out, tmp_path):
+    """The quick start's lines, run as written in a checkout whose .venv is this test's: by
+    path, or with the environment activated; the bare name is not on a plain PATH."""
+    block = blocks.named("after-make-run").code
+    checkout = tmp_path / "checkout"
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    (checkout / ".venv" / "bin" / "segmenter").symlink_to(SEGMENTER)
+    (checkout / ".venv" / "bin" / "activate").symlink_to(Path(SEGMENTER).parent / "activate")
+    shutil.copytree(batch_out, checkout / "output")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def shell(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["/bin/sh", "-c", command], cwd=checkout, env=env, capture_output=True, text=True
+        )
+
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        done = shell(line)
+        assert done.returncode == 0 and "2 done, 1 failed" in done.stdout, (line, done.stderr)
+    assert shell("segmenter status output").returncode == 127  # not on PATH before that

@@ -3,8 +3,10 @@
 import configparser
 import json
 import os
+import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -14,9 +16,10 @@ import pytest
 from segmenter.batch.runner import BatchSettings
 from segmenter.settings import read_job
 
-from .conftest import GOLDEN, SEGMENTER
+from .conftest import GOLDEN, SEGMENTER, alive
 
 JOBS_DIR = Path(__file__).parents[1] / "jobs"
+README = Path(__file__).parents[1] / "README.md"
 JOBS = sorted(JOBS_DIR.glob("*.toml"))
 
 
@@ -58,7 +61,23 @@ def test_service_runs_the_installed_command_on_the_job():
     assert service["Type"] == "oneshot"
     assert command[0] == str(home / ".venv" / "bin" / "segmenter")
     assert command[1:] == ["run", "--job", str(home / "jobs" / "nightly.toml")]
-    assert "1" in service["SuccessExitStatus"].split()  # some files failed: the run worked
+    # only a stop counts as success: a night with failed files (1), a full disk (4) or changed
+    # settings (6) fails the unit, for `systemctl --failed` and OnFailure= to see
+    assert service["SuccessExitStatus"].split() == ["143"]
+
+
+def test_readme_says_how_to_make_the_services_user():
+    """User= names a user the README says how to create and to give read on the inputs and
+    write on OUT (the job's folders)."""
+    user = unit(JOBS_DIR / "segmenter-nightly.service")["Service"]["User"]
+    job = read_job(JOBS_DIR / "nightly.toml")
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
+    (block,) = [b for b in blocks if "useradd --system" in b]
+    (useradd,) = [line for line in block.splitlines() if "useradd" in line]
+    assert useradd.split("#")[0].split()[-1] == user
+    readable = [line for line in block.splitlines() if "setfacl" in line and ":rX" in line]
+    assert any(job["inputs"][0] in line and f"u:{user}:rX" in line for line in readable)
+    assert any(f"-o {user}" in line and job["out"] in line for line in block.splitlines())
 
 
 def test_timer_starts_the_service_nightly():
@@ -120,3 +139,77 @@ def test_crontab_line_runs_the_batch_as_cron_would(install):
     doc = json.loads((install.parent / "segments" / "call.wav.json").read_text())
     assert doc["model"]["precision"] == "int8" and doc["segments"]  # the job's settings
     assert doc["options"]["max_end_silence_time"] == 800
+
+
+def cron(install: Path) -> int:
+    """Run the crontab line's command as cron would; its exit code (the log is cron.log)."""
+    lines = (JOBS_DIR / "crontab").read_text().splitlines()
+    (entry,) = [line for line in lines if line.strip() and not line.startswith("#")]
+    cron_env = ["env", "-i", f"HOME={install.parent}", "LOGNAME=segmenter", "SHELL=/bin/sh"]
+    command = [
+        *cron_env,
+        "PATH=/usr/bin:/bin",
+        "/bin/sh",
+        "-c",
+        placed(entry.split(maxsplit=5)[5], install),
+    ]
+    return subprocess.run(command, capture_output=True, timeout=300).returncode
+
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # a line's local date and time
+
+
+def test_cron_log_says_plainly_when_the_job_settings_changed(install):
+    assert cron(install) == 0
+    job = install / "jobs" / "nightly.toml"
+    job.write_text(
+        job.read_text().replace("max_end_silence_time = 800", "max_end_silence_time = 500")
+    )
+    assert cron(install) == 7  # refused: nothing overwritten without being told
+    last = (install.parent / "cron.log").read_text().splitlines()[-1]
+    assert "settings differ from the batch's: 1 file(s) done with other settings would be" in last
+    assert "(max_end_silence_time: 800 -> 500); nothing done: run again with --redo-changed" in last
+    job.write_text(job.read_text() + "redo_changed = true\n")
+    assert cron(install) == 0
+    log = (install.parent / "cron.log").read_text().splitlines()
+    assert len(log) >= 5 and all(STAMP.match(line) for line in log), log  # which night
+
+
+def test_cron_log_holds_no_tracker_warning_after_a_kill_9(install, tmp_path):
+    """kill -9 of a two-worker run: multiprocessing's resource tracker frees the pool's
+    semaphores and says nothing into the cron log (it warned of leaked semaphores)."""
+    incoming = tmp_path / "incoming"
+    for i in range(24):
+        shutil.copyfile(incoming / "call.wav", incoming / f"call{i:02d}.wav")
+        os.utime(incoming / f"call{i:02d}.wav", (time.time() - 3600,) * 2)
+    lines = (JOBS_DIR / "crontab").read_text().splitlines()
+    (entry,) = [line for line in lines if line.strip() and not line.startswith("#")]
+    env = ["env", "-i", f"HOME={install.parent}", "SHELL=/bin/sh", "PATH=/usr/bin:/bin"]
+    shell = subprocess.Popen([*env, "/bin/sh", "-c", placed(entry.split(maxsplit=5)[5], install)])
+    segments = tmp_path / "segments"
+    deadline = time.monotonic() + 120
+    while not list(segments.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    family = descendants(shell.pid)
+    (coordinator,) = [p for p in family if "segmenter run" in cmdline(p).replace("\0", " ")]
+    os.kill(coordinator, signal.SIGKILL)
+    shell.wait(timeout=60)
+    while any(alive(p) for p in family) and time.monotonic() < deadline + 60:
+        time.sleep(0.1)  # the tracker writes its warning, if any, as it exits
+    assert len(list(segments.glob("*.json"))) < 25  # killed mid-way
+    log = (install.parent / "cron.log").read_text()
+    assert "leaked semaphore" not in log and "Warning" not in log, log
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    children = [int(c) for c in found.split()]
+    return children + [d for c in children for d in descendants(c)]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""

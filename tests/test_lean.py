@@ -149,7 +149,7 @@ def test_what_needs_torch_names_the_install_line(torchless, tmp_path, args):
     done = lean(torchless, *args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and done.stdout == ""
-    assert f"needs the torch extra: {CPU_TORCH} && pip install '{REPO}[torch]'" in done.stderr
+    assert f"needs the torch extra: {CPU_TORCH} && pip install -e '{REPO}[torch]'" in done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
@@ -161,7 +161,7 @@ def test_model_without_onnx_files_needs_torch_to_export_them(torchless, tmp_path
     done = lean(torchless, "segment", str(SAMPLES / BATCH_SAMPLES[0]), "--model", str(folder))
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "has no model.int8.onnx; exporting it to ONNX needs the torch extra" in done.stderr
-    assert f"pip install '{REPO}[torch]'" in done.stderr
+    assert f"pip install -e '{REPO}[torch]'" in done.stderr
 
 
 def test_bench_measures_what_a_lean_install_runs(torchless):

@@ -173,7 +173,7 @@ def test_onnx_runtime_missing_is_a_usage_error_before_any_file(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     hint = (
         "segmenter: the onnx runtime needs onnxruntime, which comes with segmenter:"
-        f" pip install '{Path(__file__).parents[1]}'\n"
+        f" pip install -e '{Path(__file__).parents[1]}'\n"
     )
     recording = str(GOLDEN / "dev08_edgespink30db.flac")
     segment = subprocess.run(

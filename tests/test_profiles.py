@@ -96,7 +96,9 @@ def test_job_profile_and_a_profile_change_redoes_files(tmp_path):
     assert run_batch(src, "-o", out).returncode == 0
     first = json.loads((out / "a.wav.json").read_text())
     job = tmp_path / "job.toml"
-    job.write_text('inputs = ["in"]\nout = "out"\nprofile = "precise"\nprecise_pad_ms = 50\n')
+    redo = "redo_changed = true\n"  # a job that says yes to redoing (batch/changed.py)
+    precise = 'profile = "precise"\nprecise_pad_ms = 50\n'
+    job.write_text(f'inputs = ["in"]\nout = "out"\n{redo}{precise}')
     assert run_batch("--job", job).returncode == 0
     assert rows(out)["a.wav"]["attempts"] == 2  # the profile is in the config hash
     second = json.loads((out / "a.wav.json").read_text())
@@ -129,7 +131,7 @@ def test_funasr_settings_by_their_names_on_the_command_line_and_in_jobs(vad_int8
     out = tmp_path / "out"
     assert run_batch(src, "-o", out).returncode == 0
     job = tmp_path / "job.toml"
-    job.write_text('inputs = ["in"]\nout = "out"\nspeech_noise_thres = 0.8\n')
+    job.write_text('inputs = ["in"]\nout = "out"\nredo_changed = true\nspeech_noise_thres = 0.8\n')
     assert run_batch("--job", job).returncode == 0
     assert rows(out)["a.wav"]["attempts"] == 2  # in the config hash
     redone = json.loads((out / "a.wav.json").read_text())["options"]

@@ -14,6 +14,8 @@ from segmenter.engines import silero
 from segmenter.engines.model import ModelError, sha256_of
 from segmenter.engines.silero import GRAPH, UPSTREAM_VERSION, WINDOW, SileroEngine
 
+from .conftest import REPO
+
 REALSET = Path(__file__).parents[2] / "shared" / "realset"
 GOLDEN = Path(__file__).parent / "data" / "golden"
 RECORDINGS = sorted(REALSET.glob("*.wav")) or sorted(GOLDEN.glob("*.flac"))[:2]
@@ -133,4 +135,5 @@ def test_a_lost_graph_is_one_line_saying_reinstall(monkeypatch, tmp_path):
     monkeypatch.setattr(silero, "bundled_dir", lambda: tmp_path)
     with pytest.raises(ModelError) as raised:
         SileroEngine.load()
-    assert "\n" not in str(raised.value) and "missing; reinstall: pip install" in str(raised.value)
+    message = str(raised.value)
+    assert "\n" not in message and f"missing; reinstall: pip install -e '{REPO}'" in message

@@ -215,7 +215,7 @@ def test_serve_without_the_web_extra_says_how_to_get_it():
         text=True,
     )
     assert done.returncode == 2
-    assert done.stderr == f"segmenter: serve needs the web extra: pip install '{REPO}[web]'\n"
+    assert done.stderr == f"segmenter: serve needs the web extra: pip install -e '{REPO}[web]'\n"
 
 
 def test_batch_runs_without_any_web_package(tmp_path):

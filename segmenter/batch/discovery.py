@@ -82,7 +82,8 @@ def discover(
     """
     found: dict[str, Source] = {}
     unsettled: list[Path] = []
-    for source in settled(walk(inputs, include, exclude, out), settle_seconds, unsettled.append):
+    later = lambda source: unsettled.append(source.path)  # noqa: E731
+    for source in settled(walk(inputs, include, exclude, out), settle_seconds, later):
         _add(found, source)
     return Discovery(sorted(found.values(), key=lambda s: s.rel), sorted(unsettled))
 
@@ -92,11 +93,14 @@ def walk(
     include: list[str] = (),
     exclude: list[str] = (),
     out: str | os.PathLike | None = None,
+    matched: set[str] | None = None,
 ) -> Iterator[Source]:
     """Every recording under the inputs as the walk meets them (named as `discover` says).
 
     A generator over os.scandir with one stat per file: a tree of millions is never held.
-    Two roots may give one name twice; the caller checks (`check_same_output`).
+    Two roots may give one name twice; the caller checks (`check_same_output`). The include
+    patterns that took a file go into `matched`, if given (a pattern that takes none is
+    worth a hint: `unmatched`).
     """
     roots = [Path(item) for item in inputs]
     check_roots(roots)
@@ -105,19 +109,19 @@ def walk(
         prefix = _prefix(root) if len(roots) > 1 else ""
         explicit = not root.is_dir()
         for path, rel in _candidates(root, skip):
-            if _wanted(os.path.basename(path), rel, include, exclude, explicit):
+            if _wanted(os.path.basename(path), rel, include, exclude, explicit, matched):
                 yield _source(path, prefix + rel)
 
 
 def settled(
-    sources: Iterable[Source], settle_seconds: float, later: Callable[[Path], object]
+    sources: Iterable[Source], settle_seconds: float, later: Callable[[Source], object]
 ) -> Iterator[Source]:
-    """The recordings not changed in the last `settle_seconds`; the path of each one that was
-    (an upload still being copied) goes to `later` instead."""
+    """The recordings not changed in the last `settle_seconds`; each one that was (an upload
+    still being copied) goes to `later` instead."""
     now = time.time()
     for source in sources:
         if source.size >= 0 and now - source.mtime < settle_seconds:
-            later(source.path)
+            later(source)
         else:
             yield source
 
@@ -241,18 +245,29 @@ def _is_folder(entry: os.DirEntry) -> bool:
         return False
 
 
-def _wanted(name: str, rel: str, include, exclude, explicit: bool) -> bool:
+def _wanted(name: str, rel: str, include, exclude, explicit: bool, matched=None) -> bool:
     """Audio by extension (any case) unless named explicitly; then the include/exclude globs.
 
     A glob matches the file's name, or its path under the root with or without a leading "/",
-    so `*/tmp/*` also takes `tmp/` at the top of the root.
+    so `*/tmp/*` also takes `tmp/` at the top of the root; in any case, as the extensions do
+    (`*.MP3` takes `talk.mp3`: archives spell the same kind of file both ways). The include
+    patterns that match go into `matched`, if given.
     """
     if not explicit and os.path.splitext(name)[1].lower() not in AUDIO_EXTENSIONS:
         return False
     if not include and not exclude:
         return True
-    names = (rel, "/" + rel, name)
-    matches = lambda pattern: any(fnmatch.fnmatch(n, pattern) for n in names)  # noqa: E731
-    if include and not any(matches(p) for p in include):
-        return False
+    names = (rel.lower(), "/" + rel.lower(), name.lower())
+    matches = lambda p: any(fnmatch.fnmatchcase(n, p.lower()) for n in names)  # noqa: E731
+    if include:
+        hits = [p for p in include if matches(p)]
+        if matched is not None:
+            matched.update(hits)
+        if not hits:
+            return False
     return not any(matches(p) for p in exclude)
+
+
+def unmatched(include: list[str], matched: set[str]) -> list[str]:
+    """The include patterns that took no file, for a hint."""
+    return [pattern for pattern in include if pattern not in matched]

@@ -55,6 +55,19 @@ THREAD_VARS = (
     "NUMEXPR_NUM_THREADS",
 )
 _STATE = {"started": False}
+# After a kill -9 of the coordinator, multiprocessing's resource tracker (the child process that
+# frees the semaphores of the pool's queues when their owner is gone) frees them, its job, and
+# warns that it found "leaked semaphore objects": in a cron log, a UserWarning and a source line
+# about nothing the user can or need do. The child processes of `segmenter run` inherit this
+# filter from the environment (the tracker is a fresh interpreter started from it).
+TRACKER_WARNINGS = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def quiet_resource_tracker() -> None:
+    """Add the tracker's filter to PYTHONWARNINGS (kept: what the user set there)."""
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if TRACKER_WARNINGS not in current.split(","):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, TRACKER_WARNINGS]))
 
 
 def start_for(argv: list[str]) -> bool:

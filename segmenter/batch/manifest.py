@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from .discovery import Source, check_same_output
+from .reasons import plain_reason
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     rel TEXT PRIMARY KEY,          -- output name under OUT (input path relative to its root)
-    path TEXT NOT NULL,            -- input path as given
+    path TEXT NOT NULL,            -- absolute input path (version 1: as given)
     size INTEGER NOT NULL,
     mtime REAL NOT NULL,
     fingerprint TEXT,              -- content hash of size, head and tail
-    status TEXT NOT NULL,          -- pending, running, done, failed
+    status TEXT NOT NULL,          -- pending, running, done, failed, gone (version 2)
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     config TEXT,                   -- hash of the model and every result-changing option
@@ -42,7 +43,18 @@ CREATE TABLE IF NOT EXISTS files (
     outputs TEXT                   -- JSON list of output paths relative to OUT
 )
 """
+# The result-changing settings of each config hash a run used, so that a run with other
+# settings can say which changed (batch/changed.py). A table of its own (version 2): older
+# manifests get it empty when opened for writing, and their earlier settings are unknown.
+CONFIGS = """
+CREATE TABLE IF NOT EXISTS configs (
+    hash TEXT PRIMARY KEY,
+    settings TEXT NOT NULL,        -- JSON of BatchSettings.result_config()
+    first_used TEXT NOT NULL
+)
+"""
 FINGERPRINT_BYTES = 1 << 16
+GONE = "gone"  # status of a recording whose input is no longer where it was (batch/gone.py)
 
 # This run's recordings, in the connection's temporary database: planned and dispatched in SQL,
 # so a tree of millions is never held in memory.
@@ -107,7 +119,7 @@ def check_intact(db: sqlite3.Connection, path: Path, existed: bool = True) -> No
 # the step `lambda db: db.execute("ALTER TABLE files ADD COLUMN ...")` under the old version).
 # A newer manifest is refused, never written; `status` and `report` read an older one as it is.
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 UNWRITABLE = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
 
 
@@ -115,7 +127,34 @@ def _from_unversioned(db: sqlite3.Connection) -> None:
     """Version 0, the manifests written before versions, has version 1's table as it is."""
 
 
-MIGRATIONS = {0: _from_unversioned}  # version N -> the step that makes it N + 1
+def _to_gone_and_configs(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: the `configs` table (which settings a config hash stands for, empty: a
+    batch's earlier settings are unknown), and absolute input paths, which tell a recording
+    whose input is gone (batch/gone.py) from one a run started elsewhere names differently.
+
+    Version 1 kept an input path as it was given; a relative one is taken as relative to the
+    folder this run started in (a nightly job starts in the same folder every night), which
+    is where version 2 without this step would have looked for it too. Version 2 also adds
+    the status `gone`, which a version 1 segmenter would not know (hence the new version:
+    that segmenter refuses this manifest instead of misreading its rows). One UPDATE in SQL,
+    so a manifest of millions of rows is never held in memory.
+    """
+    db.execute(CONFIGS)
+    db.create_function("absolute", 1, _absolute, deterministic=True)
+    db.execute("UPDATE files SET path = absolute(path) WHERE absolute(path) IS NOT path")
+
+
+def _absolute(path: str | bytes) -> str | bytes:
+    """`path` made absolute, as stored: a BLOB name (not UTF-8) stays bytes."""
+    if isinstance(path, bytes):
+        return path if os.path.isabs(path) else os.path.abspath(path)
+    if os.path.isabs(path):
+        return path
+    return _name_value(os.path.abspath(path))
+
+
+# version N -> the step that makes it N + 1
+MIGRATIONS = {0: _from_unversioned, 1: _to_gone_and_configs}
 
 
 class ManifestNewer(Exception):
@@ -148,10 +187,11 @@ def upgrade(db: sqlite3.Connection, path: Path) -> None:
         version = check_version(db, path)
         if not _has_table(db):
             db.execute(SCHEMA)
+            db.execute(CONFIGS)
         else:
             for step in range(version, SCHEMA_VERSION):
                 MIGRATIONS[step](db)
-        check_columns(db, path)
+        check_columns(db, path, SCHEMA_VERSION)
         # written every time: the first write of the run, so an unwritable manifest (a read-only
         # file, which SQLite opens read-only without a word) says so here, not mid-run
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -169,34 +209,49 @@ def check_version(db: sqlite3.Connection, path: Path) -> int:
     return version
 
 
-def _schema_columns() -> tuple[str, ...]:
-    """The columns of SCHEMA's table, read from SQLite itself (SCHEMA is their one source)."""
+def _schema_columns(table: str, schema: str) -> tuple[str, ...]:
+    """The columns of a schema's table, read from SQLite itself (the schema is their one
+    source)."""
     with sqlite3.connect(":memory:") as db:
-        db.execute(SCHEMA)
-        return tuple(row[1] for row in db.execute("PRAGMA table_info(files)"))
+        db.execute(schema)
+        return tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
 
 
-COLUMNS = _schema_columns()
+COLUMNS = _schema_columns("files", SCHEMA)
+# each table this code reads and writes: (its columns, the version that added it)
+TABLES = {"files": (COLUMNS, 0), "configs": (_schema_columns("configs", CONFIGS), 2)}
 
 
-def check_columns(db: sqlite3.Connection, path: Path) -> None:
-    """ManifestDamaged unless the table has every column this code reads and writes, and no
-    other that a row cannot be written without (NOT NULL with no default): a column renamed,
-    dropped or added by hand would otherwise fail every query with a traceback."""
+def check_columns(db: sqlite3.Connection, path: Path, version: int | None = None) -> None:
+    """ManifestDamaged unless each table of the manifest's schema `version` (its own, read,
+    when None) has every column this code reads and writes, and no other that a row cannot be
+    written without (NOT NULL with no default): a column renamed, dropped or added by hand, or
+    a table dropped, would otherwise fail every query with a traceback."""
     if not _has_table(db):
         return
-    found = {row[1]: row for row in db.execute("PRAGMA table_info(files)")}
-    missing = [name for name in COLUMNS if name not in found]
+    if version is None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    for table, (columns, since) in TABLES.items():
+        if version >= since:
+            _check_table(db, path, table, columns)
+
+
+def _check_table(db: sqlite3.Connection, path: Path, table: str, columns: tuple[str, ...]) -> None:
+    found = {row[1]: row for row in db.execute(f"PRAGMA table_info({table})")}
+    if not found:
+        raise ManifestDamaged(path, f"it lacks its {table} table")
+    missing = [name for name in columns if name not in found]
     if missing:
-        raise ManifestDamaged(path, f"its files table lacks the column(s) {', '.join(missing)}")
+        raise ManifestDamaged(path, f"its {table} table lacks the column(s) {', '.join(missing)}")
     required = [
         name
         for name, row in found.items()
-        if name not in COLUMNS and row["notnull"] and row["dflt_value"] is None
+        if name not in columns and row["notnull"] and row["dflt_value"] is None
     ]
     if required:
         raise ManifestDamaged(
-            path, f"its files table has column(s) {', '.join(required)} this segmenter cannot fill"
+            path,
+            f"its {table} table has column(s) {', '.join(required)} this segmenter cannot fill",
         )
 
 
@@ -401,14 +456,24 @@ class Manifest:
             raise
         self.db.execute("COMMIT")
 
-    def plan(self, sources: Iterable[Source], config: str, retry_failed: bool, force: bool) -> Plan:
+    def plan(
+        self,
+        sources: Iterable[Source],
+        config: str,
+        retry_failed: bool,
+        force: bool,
+        before: Callable[[], None] | None = None,
+    ) -> Plan:
         """Decide which recordings to process; `todo()` then streams them.
 
         The recordings go to a temporary table and are compared with the manifest in SQL, so
         a finished batch is recognised in a few queries; only new or changed files (and those
-        to redo) are looked at one by one, a page at a time.
+        to redo) are looked at one by one, a page at a time. `before` runs once the walk is
+        in the table and before any row is written (it may refuse the run by raising).
         """
         self._load(sources)
+        if before is not None:
+            before()
         params = {"config": config, "force": force, "retry": retry_failed}
         skipped = self.db.execute(
             f"SELECT COUNT(*) FROM found f JOIN files r ON r.rel = f.rel"
@@ -431,7 +496,8 @@ class Manifest:
             self.db.executemany(
                 "INSERT INTO found (rel, path, size, mtime) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(rel) DO UPDATE SET other = excluded.path",
-                ((s.rel, str(s.path), s.size, s.mtime) for s in sources),
+                # absolute, so that a later run from another folder can tell where it was
+                ((s.rel, os.path.abspath(s.path), s.size, s.mtime) for s in sources),
             )
         twice = "SELECT rel, path, other FROM found WHERE other IS NOT NULL"
         for rel, path, other in self.db.execute(twice).fetchall():
@@ -457,9 +523,9 @@ class Manifest:
         changed = not known or (row["known_size"], row["known_mtime"]) != (src.size, src.mtime)
         fp = _safe_fingerprint(src) if changed else row["fingerprint"]
         current = known and fp is not None and fp == row["fingerprint"] and row["config"] == config
-        if not force and current and row["status"] == "done":
-            if changed:  # touched, not rewritten: remember the new mtime
-                self._update(src.rel, mtime=src.mtime, path=str(src.path))
+        if not force and current and row["status"] in ("done", GONE):
+            if changed or row["status"] == GONE:  # touched, not rewritten; or back again
+                self._update(src.rel, mtime=src.mtime, path=str(src.path), status="done")
             return "done"
         if not force and current and row["status"] == "failed" and not retry_failed:
             return "skip"
@@ -495,6 +561,55 @@ class Manifest:
             f"SELECT r.rel, f.path, r.error {joined} ORDER BY r.rel LIMIT ?", (limit,)
         )
         return count, [tuple(row) for row in rows]
+
+    def other_configs(self, config: str) -> list[tuple[str, int]]:
+        """(config hash, count) of this run's recordings done with settings other than
+        `config` (what a plan would redo), the most common first."""
+        return [
+            tuple(row)
+            for row in self.db.execute(
+                "SELECT r.config, COUNT(*) FROM found f JOIN files r ON r.rel = f.rel"
+                " WHERE r.status = 'done' AND r.config IS NOT :config"
+                " GROUP BY r.config ORDER BY COUNT(*) DESC, r.config",
+                {"config": config},
+            )
+        ]
+
+    def config_settings(self, config: str) -> dict[str, Any] | None:
+        """The settings recorded for a config hash (None: recorded before settings were kept)."""
+        row = self.db.execute("SELECT settings FROM configs WHERE hash = ?", (config,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def record_config(self, config: str, settings: dict[str, Any]) -> None:
+        """Keep the settings of a config hash a run uses (once)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO configs (hash, settings, first_used) VALUES (?, ?, ?)",
+            (config, json.dumps(settings, sort_keys=True), now()),
+        )
+
+    def unfound(self) -> Iterator[tuple[str, str]]:
+        """(rel, path) of every recording in the manifest that this run's walk did not find,
+        a page at a time (an index lookup per row: a finished batch costs milliseconds)."""
+        query = (
+            "SELECT rel, path FROM files r WHERE rel > ? AND NOT EXISTS"
+            f" (SELECT 1 FROM found f WHERE f.rel = r.rel) ORDER BY rel LIMIT {PAGE}"
+        )
+        after = ""
+        while page := self.db.execute(query, (after,)).fetchall():
+            yield from (tuple(row) for row in page)
+            after = page[-1][0]
+
+    def mark_gone(self, rels: list[str]) -> None:
+        """These recordings' inputs are no longer there: `gone`, their outputs and figures kept
+        apart from the totals (a run finding the file again makes it done again)."""
+        with self.transaction():
+            self.db.executemany(
+                f"UPDATE files SET status = '{GONE}' WHERE rel = ?", ((rel,) for rel in rels)
+            )
+
+    def forget(self, rel: str) -> None:
+        """Remove a recording's row (its outputs are removed first: `gone.prune`)."""
+        self.db.execute("DELETE FROM files WHERE rel = ?", (rel,))
 
     def found_matching(self, pattern: str) -> list[str]:
         """This run's recordings whose name matches a GLOB `pattern` (layout checks)."""
@@ -585,15 +700,25 @@ class Manifest:
             "SELECT COALESCE(SUM(duration), 0), COALESCE(SUM(speech), 0) FROM files"
             " WHERE status='done'"
         ).fetchone()
-        failures = [
-            {"file": r["rel"], "error": r["error"], "attempts": r["attempts"]}
+        failures = [  # the reason as a person reads it (batch/reasons.py); the row keeps it raw
+            {
+                "file": r["rel"],
+                "error": plain_reason(r["error"], r["rel"], r["path"]),
+                "attempts": r["attempts"],
+            }
             for r in self.db.execute("SELECT * FROM files WHERE status='failed' ORDER BY rel")
         ]
+        gone = [
+            {"file": r["rel"], "path": r["path"]}
+            for r in self.db.execute(f"SELECT * FROM files WHERE status='{GONE}' ORDER BY rel")
+        ]
+        statuses = ("done", "failed", "pending", "running", GONE)
         return {
-            "counts": {s: counts.get(s, 0) for s in ("done", "failed", "pending", "running")},
+            "counts": {s: counts.get(s, 0) for s in statuses},
             "audio_hours": round(hours[0] / 3600, 4),
             "speech_hours": round(hours[1] / 3600, 4),
             "failures": failures,
+            "gone": gone,
         }
 
 

@@ -51,8 +51,19 @@ from ..writers import (
     write_durably,
 )
 from . import forkserver
-from .discovery import InputError, check_out, check_outside, check_roots, settled, walk
+from .changed import Confirm, SettingsChanged, check_settings
+from .discovery import (
+    InputError,
+    Source,
+    check_out,
+    check_outside,
+    check_roots,
+    settled,
+    unmatched,
+    walk,
+)
 from .diskfull import EXIT_DISK_FULL, DiskFull, disk_full_line, no_space
+from .gone import find_gone, prune
 from .layout import clashes
 from .manifest import (
     LockedError,
@@ -63,7 +74,9 @@ from .manifest import (
     OutputLock,
     config_hash,
 )
+from .notes import note
 from .pool import choose_workers
+from .reasons import plain_reason
 from .rebuild import rebuild
 from .stopping import STATE, STOP_SIGNALS, Abandon, stop_on_signals, stop_requested
 
@@ -79,6 +92,7 @@ ONE_LINE_ERRORS = (
     ManifestDamaged,
     ManifestNewer,
     ManifestUnwritable,
+    SettingsChanged,
 )
 
 
@@ -104,6 +118,8 @@ class BatchSettings:
     exclude: list[str] = field(default_factory=list)
     retry_failed: bool = False
     force: bool = False
+    redo_changed: bool = False  # redo the files done with other settings (batch/changed.py)
+    prune: bool = False  # remove the outputs and rows of gone recordings (batch/gone.py)
     quiet: bool = False
     report: bool = False  # write OUT/report.html at the end
     settle_seconds: float = 5.0
@@ -180,11 +196,16 @@ class Summary:
     stopped: str = ""  # the signal that stopped the run
     disk_full: str = ""  # the line saying which disk is full and what it needs
     rebuilt: str = ""  # what --rebuild-manifest did
+    unmatched: list[str] = field(default_factory=list)  # --include patterns that took no file
+    gone: int = 0  # recordings under the inputs whose input is gone (batch/gone.py)
+    pruned: int = 0  # of them, removed by --prune (and their outputs, `pruned_outputs`)
+    pruned_outputs: int = 0
 
-    def left_for_later(self, path: Path) -> None:
-        """A recording still changing: counted and logged, taken by the next run."""
+    def left_for_later(self, source: Source) -> None:
+        """A recording still changing: counted and logged (by its name under OUT, as every
+        line of the log names a recording), taken by the next run."""
         self.unsettled += 1
-        log.info("%s: still changing, left for the next run", path)
+        log.info("%s: still changing, left for the next run", source.rel)
 
     def lines(self) -> list[str]:
         """Counts, hours, the failed files (a few, then where the list is) and a settle hint."""
@@ -195,6 +216,8 @@ class Summary:
             counts += f", {self.changed} changed while read (redone by the next run)"
         if self.left:
             counts += f", {self.left} left to do"
+        if self.gone:
+            counts += f", {self.gone} gone"
         rate = self.audio_s / self.wall_s if self.wall_s else 0.0
         lines = [self.rebuilt] if self.rebuilt else []
         lines += [
@@ -214,9 +237,29 @@ class Summary:
                 f"hint: {self.unsettled} file(s) changed in the last {self.settle_seconds:g} s"
                 " (still being copied?); a later run takes them, or --settle-seconds 0 now"
             )
+        for pattern in self.unmatched:
+            lines.append(
+                f"hint: --include {pattern!r} matched no file under the inputs (a pattern"
+                " matches a file's name or its path under its input, in any case)"
+            )
         if self.stopped:
             lines.append(f"stopped by {self.stopped}: the next run takes the files left to do")
-        return lines
+        return lines + self._gone_lines()
+
+    def _gone_lines(self) -> list[str]:
+        """What became of recordings whose inputs are gone (batch/gone.py)."""
+        if self.pruned:
+            return [
+                f"pruned: {self.pruned} gone recording(s): {self.pruned_outputs} output(s)"
+                " and their manifest rows removed"
+            ]
+        if not self.gone:
+            return []
+        return [
+            f"gone: {self.gone} recording(s) whose input is no longer there (moved or deleted):"
+            " their outputs stay, not counted in the totals; `segmenter status"
+            f" {self.out}` lists them, a run with --prune removes them"
+        ]
 
     @property
     def exit_code(self) -> int:
@@ -341,8 +384,10 @@ def _since(start: float) -> float:
 # -- coordinator side -----------------------------------------------------------------------------
 
 
-def run(settings: BatchSettings) -> tuple[Summary, int]:
-    """Run a batch; returns its summary and exit code (Summary.exit_code)."""
+def run(settings: BatchSettings, confirm: Confirm | None = None) -> tuple[Summary, int]:
+    """Run a batch; returns its summary and exit code (Summary.exit_code). A run that would
+    redo files done with other settings asks `confirm` first, or without it stops
+    (SettingsChanged) unless `settings` say so (batch/changed.py)."""
     began = time.perf_counter()
     out = settings.out
     check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
@@ -353,7 +398,7 @@ def run(settings: BatchSettings) -> tuple[Summary, int]:
     with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
         handler = _log_to(out / "segmenter.log")
         try:
-            summary = _run_locked(settings)
+            summary = _run_locked(settings, confirm)
             if settings.report:
                 write_report(out)
         except ONE_LINE_ERRORS:
@@ -407,11 +452,11 @@ def _with_workers(settings: BatchSettings) -> BatchSettings:
     if settings.jobs is not None or settings.scheduler:  # a scheduler's cluster has its own
         return settings
     choice = choose_workers(settings.engine, settings.runtime)
-    print(f"segmenter: {choice.line}", file=sys.stderr)
+    note(choice.line)
     return replace(settings, jobs=choice.workers)
 
 
-def _run_locked(settings: BatchSettings) -> Summary:
+def _run_locked(settings: BatchSettings, confirm: Confirm | None = None) -> Summary:
     _sweep(settings.out)
     rebuilt = rebuild(settings.out, settings.formats) if settings.rebuild_manifest else ""
     manifest = Manifest.open(settings.out)
@@ -422,24 +467,43 @@ def _run_locked(settings: BatchSettings) -> Summary:
         out=str(settings.out), settle_seconds=settings.settle_seconds, rebuilt=rebuilt
     )
     try:
-        config = config_hash(settings.result_config())
-        found = walk(settings.inputs, settings.include, settings.exclude, settings.out)
+        result_config = settings.result_config()
+        config = config_hash(result_config)
+        matched: set[str] = set()
+        found = walk(settings.inputs, settings.include, settings.exclude, settings.out, matched)
         sources = settled(found, settings.settle_seconds, summary.left_for_later)
-        plan = manifest.plan(sources, config, settings.retry_failed, settings.force)
+        consent = "--force" if settings.force else "--redo-changed" * settings.redo_changed
+
+        def before() -> None:  # the walk is in the manifest, nothing written yet
+            check_settings(manifest, config, result_config, consent, confirm)
+
+        plan = manifest.plan(sources, config, settings.retry_failed, settings.force, before)
         summary.skipped = plan.skipped
+        summary.unmatched = unmatched(settings.include, matched)
+        for pattern in summary.unmatched:
+            log.warning("--include %r matched no file under the inputs", pattern)
+        _gone(settings, manifest, summary)
         todo = plan.todo - _refuse_clashes(manifest, settings)
         log.info("run: %d to do, %d already done, settings %s", todo, plan.skipped, config)
         if todo:
             with cluster(settings):
                 _process_until_stopped(todo, settings, manifest, summary)
         summary.failed, first = manifest.failures_found(SHOWN_FAILURES)
-        summary.failures = [  # the reason without the path it starts with: the name is beside it
-            (rel, (error or "").removeprefix(f"{Path(path).absolute()}: "))
-            for rel, path, error in first
+        summary.failures = [  # the reason without the path: the name is beside it
+            (rel, plain_reason(error, rel, path)) for rel, path, error in first
         ]
     finally:
         manifest.close()
     return summary
+
+
+def _gone(settings: BatchSettings, manifest: Manifest, summary: Summary) -> None:
+    """Find the recordings under the inputs whose input is gone; prune them if asked."""
+    gone = find_gone(manifest, settings.inputs)
+    summary.gone = len(gone)
+    if settings.prune and gone:
+        summary.pruned_outputs = prune(settings.out, manifest, gone)
+        summary.pruned = len(gone)
 
 
 def _refuse_clashes(manifest: Manifest, settings: BatchSettings) -> int:
@@ -826,7 +890,7 @@ class Recorder:
             moved = result["changed"]
             log.warning("%s: changed while it was read (%s), left for the next run", rel, moved)
         elif "error" in result:
-            log.warning("%s: failed: %s", rel, result["error"])
+            log.warning("%s: failed: %s", rel, plain_reason(result["error"], rel))
         else:
             document = result["document"]
             self.summary.done += 1

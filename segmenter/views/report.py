@@ -113,6 +113,7 @@ def _totals(status: dict) -> str:
         (counts["done"], "files done"),
         (counts["failed"], "failed"),
         (counts["pending"] + counts["running"], "to do"),
+        *([(counts["gone"], "gone")] if counts.get("gone") else []),
         (hours(audio), "of audio"),
         (hours(speech), "of speech"),
         (share, "speech share"),
@@ -157,6 +158,8 @@ def _file_row(out: Path, row: FileRow) -> str:
     if row.status != "done":
         label = "failed" if row.status == "failed" else "todo"
         why = html.escape(shown(row.error or "")) if row.status == "failed" else "not processed yet"
+        if row.status == "gone":  # batch/gone.py
+            why = "its input is no longer there (moved or deleted); not in the totals"
         return (
             f'<tr><td class="name">{name}</td><td class="{label}">{row.status}</td>'
             f'<td colspan="4"></td><td class="{label}">{why}</td></tr>'

@@ -48,7 +48,7 @@ from ..names import shown
 from ..profiles import DEFAULT_PROFILE, PROFILES
 from ..segments import Segment, segments_of
 from ..vad import Vad, steady_allocator
-from ..writers import clip_name, clips_folder, write_clips, write_formats
+from ..writers import clips_folder, find_clip, write_clips, write_formats
 from .report import hours, read_batch, read_file_row, speech_spans
 from .timeline import clock, envelope, waveform_svg
 
@@ -486,8 +486,8 @@ class Service:
         start, end = spans[index - 1]
         segment = Segment(round(start * 1000), round(end * 1000))
         folder = self.workspace.new()
-        clip = clips_folder(self.settings.out, row.rel) / clip_name(index - 1, segment)
-        if clip.is_file():
+        clip = find_clip(clips_folder(self.settings.out, row.rel), index - 1)
+        if clip is not None:
             return shutil.copy(clip, folder)
         source = Path(row.path)
         try:
