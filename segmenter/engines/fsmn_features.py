@@ -91,19 +91,16 @@ def strided_rows(array: np.ndarray, start: int, count: int, width: int, step: in
     return rows
 
 
-CHUNK_FRAMES = 128  # frames per pass of the framing and FFT: their buffers stay near the core
+CHUNK_FRAMES = 128  # frames per pass of the fbank: its buffers (~1 MB) stay near the core
 MEL_BLOCKS = 8  # the mel projection in this many dense pieces (see `mel_blocks`)
 
 
 @lru_cache(maxsize=8)
 def mel_blocks(cfg: FrontendConfig, fft_size: int) -> tuple[tuple[int, int, int, int, Any], ...]:
     """The scaled mel matrix cut into `MEL_BLOCKS` groups of consecutive filters, each group with
-    the one band of FFT bins where any of its filters is non-zero: (first filter, end, first
-    column, end, weights), float32. A triangular filter spans a few bins, so the projection in
-    pieces does ~7x fewer multiplications than the whole (257, 80) product; the products skipped
-    are exact zeros. The pieces read the squared real and imaginary parts side by side (columns
-    2k and 2k + 1 are bin k's), so each bin's weight row is there twice and the power spectrum
-    is never formed: |X|^2 w = re^2 w + im^2 w.
+    the one band of FFT bins where any of its filters is non-zero: (first filter, end, first bin,
+    end, weights). A triangular filter spans a few bins, so the projection in pieces does ~7x
+    fewer multiplications than the whole (257, 80) product; the products skipped are exact zeros.
     """
     matrix = mel_matrix(cfg, fft_size) * POWER_SCALE
     nonzero = matrix != 0
@@ -114,9 +111,9 @@ def mel_blocks(cfg: FrontendConfig, fft_size: int) -> tuple[tuple[int, int, int,
     for a in range(0, cfg.n_mels, size):
         b = min(a + size, cfg.n_mels)
         low, high = int(first[a:b].min()), int(end[a:b].max())
-        piece = np.repeat(matrix[low:high, a:b], 2, axis=0).astype(np.float32)
+        piece = np.ascontiguousarray(matrix[low:high, a:b])
         piece.flags.writeable = False  # shared by every Fbank of this configuration
-        pieces.append((a, b, 2 * low, 2 * high, piece))
+        pieces.append((a, b, low, high, piece))
     return tuple(pieces)
 
 
@@ -128,12 +125,10 @@ class Fbank:
     pre-emphasis is linear, so it is taken once over the signal (p[t] = s[t] - 0.97 s[t-1], each
     sample once instead of 2.5 times as the frames overlap) and the mean comes back as a shift:
     y[i] = p[i] - 0.03 mean for i >= 1. A frame's sum is that of a few blocks of gcd(L, shift)
-    samples, each block summed once (frames overlap). Framing and FFT run in float64 (numpy's
-    float64 FFT is several times faster than its float32 one) in chunks of `CHUNK_FRAMES`
-    through buffers made once; the squared spectrum is kept in float32, and the mel projection
-    (float32 products, as FunASR's own front end computes) and the log run once over the whole
-    batch. The features are those of the frame-by-frame computation within float32 rounding
-    (tests/test_features.py), and FunASR's segments are unchanged (tests/test_parity.py).
+    samples, each block summed once (frames overlap). The frames go
+    through in chunks of `CHUNK_FRAMES` into buffers made once, so every step reads what the one
+    before left in cache; all in float64 as before (the features match the frame-by-frame
+    computation in float32, tests/test_features.py).
     """
 
     def __init__(self, cfg: FrontendConfig):
@@ -148,30 +143,24 @@ class Fbank:
         self._block = math.gcd(n, cfg.shift_samples)  # frames start and end on these blocks
         self._padded = np.zeros((CHUNK_FRAMES, self.fft_size))  # the tail stays zero
         self._spectrum = np.empty((CHUNK_FRAMES, self.fft_size // 2 + 1), np.complex128)
-        self._squares = np.empty((0, self.fft_size + 2), np.float32)  # grows to the batch
-        self._energies = np.empty((0, cfg.n_mels), np.float32)
+        self._power = np.empty((CHUNK_FRAMES, self.fft_size // 2 + 1))
+        self._energies = np.empty((CHUNK_FRAMES, cfg.n_mels))
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """Log mel energies (frames, n_mels) float32 of the whole frames in float32 `samples`
         (in [-1, 1]), frame i starting at sample i * shift."""
         cfg = self.cfg
         n = cfg.frames_in(len(samples))
-        if len(self._squares) < n:
-            self._squares = np.empty((n, self.fft_size + 2), np.float32)
-            self._energies = np.empty((n, cfg.n_mels), np.float32)
-        squares, energies = self._squares[:n], self._energies[:n]
+        out = np.empty((n, cfg.n_mels), np.float32)
         for i in range(0, n, CHUNK_FRAMES):
             count = min(CHUNK_FRAMES, n - i)
             span = (count - 1) * cfg.shift_samples + cfg.frame_samples
             start = i * cfg.shift_samples
-            self._chunk(samples[start : start + span], squares[i : i + count])
-        for a, b, low, high, weights in self.mel:
-            np.matmul(squares[:, low:high], weights, out=energies[:, a:b])
-        out = np.maximum(energies, LOG_FLOOR)
-        return np.log(out, out=out)
+            self._chunk(samples[start : start + span], out[i : i + count])
+        return out
 
     def _chunk(self, samples: np.ndarray, out: np.ndarray) -> None:
-        """The squared real and imaginary parts of the len(out) frames' spectra into `out`."""
+        """Log mel energies of the len(out) frames of `samples` into `out`."""
         length, shift, count = self.cfg.frame_samples, self.cfg.shift_samples, len(out)
         signal = self._signal[: len(samples)]
         signal[...] = samples
@@ -188,21 +177,23 @@ class Fbank:
         x[:, 1:length] *= self.window[1:]
         x[:, 0] = self.window[0] * (1.0 - 0.97) * (signal[starts] - means)
         spectrum = np.fft.rfft(x, axis=1, out=self._spectrum[:count])
-        np.square(spectrum.view(np.float64), out=out, casting="same_kind")
+        parts = spectrum.view(np.float64)  # real, imaginary, real, ... of each bin
+        np.square(parts, out=parts)
+        power = np.add(parts[:, 0::2], parts[:, 1::2], out=self._power[:count])
+        energies = self._energies[:count]
+        for a, b, low, high, weights in self.mel:
+            np.matmul(power[:, low:high], weights, out=energies[:, a:b])
+        np.maximum(energies, LOG_FLOOR, out=energies)
+        np.log(energies, out=out, casting="same_kind")
 
 
-def frame_decibels(samples: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
-    """FunASR's per-frame energy in dB (10 log10 of the sum of squares + 1e-6) of the whole
-    frames of float32 `samples`. A frame's sum of squares is that of its blocks of
-    gcd(length, shift) samples, each block's taken once (frames overlap 2.5 times); float32, as
-    FunASR sums them (in another order: the sums agree to float32 rounding)."""
-    n = cfg.frames_in(len(samples))
-    block = math.gcd(cfg.frame_samples, cfg.shift_samples)
-    used = ((n - 1) * cfg.shift_samples + cfg.frame_samples) if n else 0
-    blocks = samples[:used].reshape(-1, block)
-    squares = np.einsum("ij,ij->i", blocks, blocks)
-    rows = strided_rows(squares, 0, n, cfg.frame_samples // block, cfg.shift_samples // block)
-    return 10 * np.log10(rows.sum(axis=1) + np.float32(0.000001))
+def frame_decibels(frames: np.ndarray) -> np.ndarray:
+    """FunASR's per-frame energy in dB of the float32 frames, as it computes it (the squares a
+    chunk at a time, so they stay in cache; each row's sum is the same)."""
+    energy = np.empty(len(frames), np.float32)
+    for i in range(0, len(frames), CHUNK_FRAMES):
+        energy[i : i + CHUNK_FRAMES] = np.sum(np.square(frames[i : i + CHUNK_FRAMES]), axis=1)
+    return 10 * np.log10(energy + 0.000001)
 
 
 class FeatureStream:
@@ -239,11 +230,16 @@ class FeatureStream:
             return []
         return [self._frame(n, final=True)]
 
+    def _frames(self, n: int) -> np.ndarray:
+        """The next n raw frames (a strided view, no copy)."""
+        cfg = self.cfg
+        return strided_rows(self._samples, 0, n, cfg.frame_samples, cfg.shift_samples)
+
     def _frame(self, n: int, final: bool) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg
-        framed = self._samples[: (n - 1) * cfg.shift_samples + cfg.frame_samples if n else 0]
-        fbank = self.fbank(framed)
-        db = np.concatenate([self._pending_db, frame_decibels(framed, cfg)])
+        frames = self._frames(n)
+        fbank = self.fbank(self._samples[: (n - 1) * cfg.shift_samples + cfg.frame_samples])
+        db = np.concatenate([self._pending_db, frame_decibels(frames)])
         self._samples = self._samples[n * cfg.shift_samples :]
         c = self.context
         if self._history is None:  # file start: repeat the first frame
