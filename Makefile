@@ -1,5 +1,6 @@
 # Quick start: `make run` segments samples/ into output/; `make test` runs lint, a strict build of the
-# docs site and the test suite; `make docs` builds the site, `make docs-serve` serves it.
+# docs site and the test suite; `make test-fast`, the inner loop, runs lint and the tests not marked
+# slow (pyproject.toml's markers); `make docs` builds the site, `make docs-serve` serves it.
 # One venv, two stamps: `make run` installs only what the batch needs (the package: onnxruntime,
 # no torch, no Debian package, as samples/ is read by libsndfile); `make test` adds the dev extra
 # (torch among it) and the Debian tools the tests use. Either after the other installs no more.
@@ -22,7 +23,7 @@ PIP := $(BIN)/pip install -q --disable-pip-version-check
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint test-tools clean docs docs-serve docs-cli
+.PHONY: run test test-fast lint test-tools clean docs docs-serve docs-cli
 
 run: $(RUN_STAMP)
 	$(BIN)/segmenter run samples -o output --settle-seconds 0
@@ -32,6 +33,13 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 	$(BIN)/pytest -q
+
+# the inner loop: lint and every test but the slow ones (over ~10 s each: `pytest -m slow` lists
+# them); `make test` still runs them all
+test-fast: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q -m "not slow"
 
 # The docs site (mkdocs.yml, docs/): built with --strict, so a broken link, a missing anchor or a
 # page left out of the nav fails the build (and `make test`). docs-serve: http://127.0.0.1:8000/.

@@ -68,7 +68,7 @@ def child(kind: str, audio: str, repeat: int) -> dict:
         segments = [list(s) for s in model.generate(input=audio)[0]["value"]]
     else:
         from segmenter.audio import open_audio
-        from segmenter.batch.runner import worker_vad
+        from segmenter.batch.worker import worker_vad
 
         runtime, _, precision = kind.rpartition("-")  # "int8", "fp32", "onnx-fp32"
         vad = worker_vad(None, precision, runtime or "torch")  # as a batch worker runs it

@@ -51,7 +51,7 @@ import json, resource, sys, traceback
 from segmenter import audio
 from segmenter.audio import AudioError, open_audio
 
-audio.DECODER_STALL_S = float(sys.argv[1])
+audio.ffmpeg.DECODER_STALL_S = float(sys.argv[1])
 
 
 def peak_mb():

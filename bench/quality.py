@@ -1,6 +1,7 @@
 """Segment quality of every configuration side by side: segmenter's engines and profiles and peers.
 
 usage: python bench/quality.py [--groups devset,ten,meeting,long60] [--quick] [--only NAME] [--json]
+                              [--markdown docs/bench/quality.md]
 
 Each configuration (a name and a function Recording -> Run, listed in CONFIGURATIONS) runs on the
 same decoded samples of every recording in a group; the scores are pooled over the group's 10 ms
@@ -28,6 +29,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy/torch/onnxruntime load
 
+import pages  # noqa: E402  (bench/pages.py, same folder)
 from engine import long_recording  # noqa: E402  (bench/engine.py, same folder)
 from peers import (  # noqa: E402
     Recording,
@@ -163,12 +165,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", help="configurations whose name contains this text")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    pages.add_argument(ap)  # --markdown PATH: the tables as a docs page (docs/bench/quality.md)
     args = ap.parse_args()
+    if args.json and args.markdown:
+        sys.exit("--json and --markdown: one or the other")
+    with pages.page(args.markdown, __doc__):
+        measure(args, ap.get_default("groups"))
+
+
+def measure(args: argparse.Namespace, default_groups: str) -> None:
+    """Score the configurations on the groups and print the tables (or the JSON)."""
     groups = args.groups.split(",")
     unknown = set(groups) - {"devset", "ten", "meeting", "long60"}
     if unknown:
         sys.exit(f"unknown group(s): {', '.join(sorted(unknown))}")
-    if args.quick and args.groups == ap.get_default("groups"):
+    if args.quick and args.groups == default_groups:
         groups.remove("long60")
     chosen = [c for c in CONFIGURATIONS if not args.only or args.only in c.name]
     results = {}

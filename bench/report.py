@@ -26,6 +26,7 @@ from selenium.webdriver.chrome.service import Service
 from segmenter.audio import AudioInfo
 from segmenter.batch.discovery import Source
 from segmenter.batch.manifest import Manifest
+from segmenter.batch.records import document_stats
 from segmenter.profiles.funasr_options import VadOptions
 from segmenter.segments import FileResult, Segment, segments_document
 from segmenter.views.report import REPORT_NAME, write_report
@@ -75,13 +76,7 @@ def make_output(n: int) -> Path:
         target = out / f"{source.rel}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(document, indent=1))
-        stats = {
-            "duration": document["audio"]["duration"],
-            "speech": document["speech_duration"],
-            "segments": len(document["segments"]),
-            "seconds": 0.1,
-        }
-        manifest.done(source.rel, stats, [f"{source.rel}.json"])
+        manifest.done(source.rel, document_stats(document), 0.1, [f"{source.rel}.json"])
     manifest.db.execute("COMMIT")
     manifest.close()
     return out

@@ -31,7 +31,7 @@ from tests.test_browser import (  # noqa: E402 - the tests' own browser helpers
 
 SEGMENTER = str(Path(sys.executable).parent / "segmenter")
 SAMPLES = ROOT / "samples"
-IMAGES = ROOT / "docs" / "images"  # where the pages (docs/views.md, README) take them from
+IMAGES = ROOT / "docs" / "images"  # where the page docs/views.md takes them from
 SHOWN = "lecture_qa.ogg"  # eight segments in 75 s
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,7 +14,7 @@ from . import __version__
 from .audio import AudioInfo
 
 if TYPE_CHECKING:  # profiles import Segment from here
-    from .profiles.funasr_options import VadOptions
+    from .profiles.funasr_options import FunasrOptions
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class FileResult:
 def segments_document(
     result: FileResult,
     model_info: dict[str, str],
-    options: VadOptions | Any,
+    options: FunasrOptions | Any,
     profile: str = "funasr",
 ) -> dict[str, Any]:
     """The per-file JSON document (times in seconds, millisecond precision); `options` are the
@@ -69,3 +71,22 @@ def segments_document(
 def segments_of(document: dict[str, Any]) -> list[Segment]:
     """The segments of a per-file document, back in milliseconds."""
     return [Segment(round(s["start"] * 1000), round(s["end"] * 1000)) for s in document["segments"]]
+
+
+def read_rttm(path: Path) -> list[tuple[float, float]]:
+    """(start, end) seconds of every SPEAKER line."""
+    spans = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[0] == "SPEAKER":
+            start = float(fields[3])
+            spans.append((start, start + float(fields[4])))
+    return spans
+
+
+def read_output(path: Path) -> list[tuple[float, float]]:
+    """(start, end) seconds from a segmenter JSON document or an RTTM."""
+    if path.suffix == ".rttm":
+        return read_rttm(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return [(s["start"], s["end"]) for s in document["segments"]]

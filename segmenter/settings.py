@@ -1,6 +1,8 @@
 """Every setting a user gives, checked in one place: the command line, job files and the library.
 
-A rule says what a setting holds (a number in a range, text, a flag, a list of text, a choice).
+A rule (rules.py) says what a setting holds (a number in a range, text, a flag, a list of text, a
+choice). A decision setting's rule and help are its options field's metadata (FunasrOptions,
+PreciseOptions); the other settings' rules are here.
 The command line parses its numbers through the rules (`parse_as`), a TOML job file is read and
 checked by `read_job`, and the library's `ChunkOptions` and decision overrides check their
 values with the same rules (`check`). A value out of range raises `SettingError`, a ValueError
@@ -10,109 +12,55 @@ whose message names the setting and what it accepts.
 from __future__ import annotations
 
 import argparse
-import math
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .engines import ENGINES
 from .engines.model import PRECISIONS, RUNTIMES
+from .profiles import PROFILES, FunasrOptions, PreciseOptions
+from .rules import (  # noqa: F401 - the rule classes and SettingError, importable from here too
+    Flag,
+    Number,
+    Rule,
+    SettingError,
+    Text,
+    Texts,
+    check_value,
+    field_rules,
+)
 
+# The decision settings' rules are their options fields' (profiles/): FunASR's under its own names,
+# the precise profile's as precise_<field>; the longest segment is FunASR's name, every profile's.
+_FUNASR_RULES = field_rules(FunasrOptions)
+_FUNASR_NUMBERS: dict[str, Number] = {  # in the order the command line lists them
+    name: _FUNASR_RULES[name]
+    for name in (
+        "speech_noise_thres",
+        "schedule_speech_noise_thres",
+        "speech_2_noise_ratio",
+        "window_size_ms",
+        "sil_to_speech_time_thres",
+        "speech_to_sil_time_thres",
+        "lookback_time_start_point",
+        "lookahead_time_end_point",
+        "max_start_silence_time",
+        "detect_mode",
+        "do_extend",
+        "snr_thres",
+        "decibel_thres",
+        "noise_frame_num_used_for_snr",
+        "fe_prior_thres",
+        "schedule_chunk_ms",
+    )
+}
+_PRECISE_NUMBERS: dict[str, Number] = {
+    f"precise_{name}": rule
+    for name, rule in field_rules(PreciseOptions).items()
+    if name != "max_single_segment_time"  # --max-single-segment-time, every profile's
+}
 
-class SettingError(ValueError):
-    """A setting given a value it does not accept; the message names both."""
-
-
-@dataclass(frozen=True)
-class Number:
-    """A finite number (whole or not) within [low, high]; `above` makes low itself refused."""
-
-    whole: bool
-    low: float | None = None
-    high: float | None = None
-    unit: str = ""
-    above: bool = False
-
-    def describe(self) -> str:
-        """What the setting accepts, in words: 'a whole number from 1 to 65535'."""
-        kind = "a whole number" if self.whole else "a number"
-        if self.low is not None and self.high is not None:
-            span = f"from {_plain(self.low)} to {_plain(self.high)}"
-        elif self.low is not None:
-            span = f"{'>' if self.above else '>='} {_plain(self.low)}"
-        else:
-            span = f"<= {_plain(self.high)}"
-        return f"{kind} {span}" + (f" ({self.unit})" if self.unit else "")
-
-    def fits(self, value: Any) -> bool:
-        """Whether a parsed value (TOML, Python) is of the right kind and in range."""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        if self.whole and not isinstance(value, int):
-            return False
-        if not math.isfinite(value):
-            return False
-        if self.low is not None and (value <= self.low if self.above else value < self.low):
-            return False
-        return self.high is None or value <= self.high
-
-    def parse(self, text: str) -> int | float | None:
-        """The number a command-line word spells, or None if it spells none."""
-        try:
-            return int(text) if self.whole else float(text)
-        except ValueError:
-            return None
-
-
-def _plain(number: float) -> str:
-    """A bound as people write it: 3600000, not 3.6e+06."""
-    return str(int(number)) if float(number).is_integer() else str(number)
-
-
-@dataclass(frozen=True)
-class Text:
-    """A string; with `choices`, one of them."""
-
-    choices: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        return f"one of {', '.join(self.choices)}" if self.choices else "a string"
-
-    def fits(self, value: Any) -> bool:
-        return isinstance(value, str) and (not self.choices or value in self.choices)
-
-
-@dataclass(frozen=True)
-class Texts:
-    """A list of strings (with `single`, one string is accepted too)."""
-
-    single: bool = False
-
-    def describe(self) -> str:
-        return "a string or a list of strings" if self.single else "a list of strings"
-
-    def fits(self, value: Any) -> bool:
-        if self.single and isinstance(value, str):
-            return True
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-@dataclass(frozen=True)
-class Flag:
-    """true or false."""
-
-    def describe(self) -> str:
-        return "true or false"
-
-    def fits(self, value: Any) -> bool:
-        return isinstance(value, bool)
-
-
-Rule = Number | Text | Texts | Flag
-
-# FunASR's other decision settings (VadOptions, profiles/funasr_options.py), for --profile funasr
-_FUNASR_NUMBERS: dict[str, Number] = {
+NUMBERS: dict[str, Number] = {
     "speech_noise_thres": Number(whole=False, low=-1, high=1),
     "schedule_speech_noise_thres": Number(whole=False, low=-1, high=1),
     "speech_2_noise_ratio": Number(whole=False, low=0, high=10),
@@ -143,34 +91,22 @@ NUMBERS: dict[str, Number] = {
     "max_merge_gap_s": Number(whole=False, low=0, unit="seconds"),
     "pad_ms": Number(whole=True, low=0, high=60000, unit="ms"),
     # FunASR's own names, in ms: the ranges refuse a value in seconds given by mistake
-    "max_end_silence_time": Number(whole=True, low=100, high=60000, unit="ms"),
-    "max_single_segment_time": Number(whole=True, low=1000, high=3600000, unit="ms"),
+    "max_end_silence_time": _FUNASR_RULES["max_end_silence_time"],
+    "max_single_segment_time": _FUNASR_RULES["max_single_segment_time"],
     **_FUNASR_NUMBERS,
     "port": Number(whole=True, low=1, high=65535),
     "max_upload_mb": Number(whole=False, low=0, above=True, unit="MB"),
     "seconds": Number(whole=False, low=1, high=86400, unit="seconds"),
     "prune_amount": Number(whole=False, low=0, high=0.99),  # quantize --prune
     "collar": Number(whole=False, low=0, high=10, unit="seconds"),
-    # the precise profile's settings (segmenter/profiles/precise.py), as --precise-* / precise_*
-    "precise_enter_threshold": Number(whole=False, low=0, high=1),
-    "precise_leave_threshold": Number(whole=False, low=0, high=1),
-    "precise_min_speech_ms": Number(whole=True, low=0, high=60000, unit="ms"),
-    "precise_min_silence_ms": Number(whole=True, low=0, high=60000, unit="ms"),
-    "precise_pad_ms": Number(whole=True, low=0, high=10000, unit="ms"),
-    "precise_floor_weight": Number(whole=False, low=0, high=1),
-    "precise_floor_quantile": Number(whole=False, low=0, high=100, unit="percent"),
-    "precise_floor_window_ms": Number(whole=True, low=1000, high=600000, unit="ms"),
-    "precise_trim_db": Number(whole=False, low=0, high=60, unit="dB"),
-    "precise_trim_start_ms": Number(whole=True, low=0, high=10000, unit="ms"),
-    "precise_trim_end_ms": Number(whole=True, low=0, high=10000, unit="ms"),
-    "precise_trim_quantile": Number(whole=False, low=0, high=100, unit="percent"),
+    **_PRECISE_NUMBERS,  # segmenter/profiles/precise.py, as --precise-* / precise_*
 }
 
 # The funasr profile's settings (FunASR's names); the longest segment applies to every profile.
 FUNASR_KEYS = ("max_end_silence_time", *_FUNASR_NUMBERS, "dynamic_silence")
 DECISION_KEYS = (*FUNASR_KEYS, "max_single_segment_time")
 PRECISE_KEYS = tuple(k for k in NUMBERS if k.startswith("precise_"))
-PROFILE_NAMES = ("funasr", "precise")  # segmenter.profiles.PROFILES; a test keeps them equal
+PROFILE_NAMES = tuple(PROFILES)
 
 JOB_RULES: dict[str, Rule] = {
     "inputs": Texts(),
@@ -191,7 +127,7 @@ JOB_RULES: dict[str, Rule] = {
     "stop_grace": NUMBERS["stop_grace"],
     **{k: NUMBERS[k] for k in ("max_segment_s", "merge_for_asr", "max_merge_gap_s", "pad_ms")},
     **{k: NUMBERS[k] for k in DECISION_KEYS if k in NUMBERS},
-    "dynamic_silence": Flag(),
+    "dynamic_silence": _FUNASR_RULES["dynamic_silence"],
     "engine": Text(ENGINES),
     "profile": Text(PROFILE_NAMES),
     **{k: NUMBERS[k] for k in PRECISE_KEYS},
@@ -206,10 +142,7 @@ RENAMED = {
 
 def check(name: str, value: Any, label: str | None = None) -> Any:
     """`value` if setting `name` accepts it; else SettingError naming `label` (default: name)."""
-    rule = NUMBERS.get(name) or JOB_RULES[name]
-    if not rule.fits(value):
-        raise SettingError(f"{label or name} must be {rule.describe()}, got {value!r}")
-    return value
+    return check_value(NUMBERS.get(name) or JOB_RULES[name], value, label or name)
 
 
 def parse_as(name: str):

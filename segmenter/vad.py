@@ -31,11 +31,12 @@ from .engines.model import (
     RUNTIMES,
     ModelError,
     ModelFiles,
+    ensure_onnx,
     resolve_model,
 )
 from .engines.silero import SileroEngine
 from .profiles import PROFILES, PreciseOptions, default_profile, get_profile, profile_of
-from .profiles.funasr_options import VadOptions
+from .profiles.funasr_options import FunasrOptions, VadOptions
 from .segments import FileResult, Segment, segments_document
 
 
@@ -47,7 +48,9 @@ class VadStream:
     depend on how the audio was cut, and memory stays flat however long the recording is.
     """
 
-    def __init__(self, vad: Vad, options: VadOptions | PreciseOptions, keep_scores: bool = False):
+    def __init__(
+        self, vad: Vad, options: FunasrOptions | PreciseOptions, keep_scores: bool = False
+    ):
         self.profile = profile_of(options)
         self.decision = self.profile.start(options, vad.engine)  # refuses an engine it can't read
         # FunASR's options name the network outputs that are silence; other profiles keep the
@@ -100,7 +103,7 @@ class Vad:
         self,
         files: ModelFiles,
         precision: str,
-        options: VadOptions | None = None,
+        options: FunasrOptions | None = None,
         runtime: str = DEFAULT_RUNTIME,
         threads: int | None = None,
         profile: str | None = None,
@@ -162,7 +165,7 @@ class Vad:
         return vad
 
     @property
-    def options(self) -> VadOptions:
+    def options(self) -> FunasrOptions:
         """The funasr profile's settings (FunASR's names), as calls that name none get them."""
         return self.defaults["funasr"]
 
@@ -200,7 +203,9 @@ class Vad:
             "silero": silero,
         }
 
-    def settings(self, profile: str | None = None, **overrides: Any) -> VadOptions | PreciseOptions:
+    def settings(
+        self, profile: str | None = None, **overrides: Any
+    ) -> FunasrOptions | PreciseOptions:
         """The settings of `profile` (None: this Vad's) with `overrides` on top."""
         return self.defaults[get_profile(profile or self.profile).name].with_overrides(**overrides)
 
@@ -250,7 +255,7 @@ class Vad:
         channel: int | None = None,
         keep_scores: bool = False,
         profile: str | None = None,
-        options: VadOptions | PreciseOptions | None = None,
+        options: FunasrOptions | PreciseOptions | None = None,
         **overrides: Any,
     ) -> FileResult:
         """Decode a file block by block and segment it (with `options` if given, else those of
@@ -287,7 +292,7 @@ def _load_network(files: ModelFiles, precision: str, runtime: str, threads: int 
     if runtime == "onnx":
         from .engines.fsmn_onnx import load_session
 
-        return load_session(files.onnx_file(precision), threads), precision
+        return load_session(ensure_onnx(files, precision), threads), precision
     try:
         import torch
     except ImportError:
@@ -336,6 +341,7 @@ def one_core_process() -> None:
 __all__ = [
     "SAMPLE_RATE",
     "FileResult",
+    "FunasrOptions",
     "PreciseOptions",
     "Segment",
     "Vad",

@@ -32,6 +32,7 @@ NAMED = {
     "whisper-clips": "tests/test_whisper.py",
     "after-make-run": "tests/test_install.py",
     "pyannote-metrics": "tests/test_handoff.py",
+    "library-stream": "tests/test_streaming.py",
 }
 
 

@@ -286,6 +286,7 @@ def peak_rss_mb(path, seconds):
     return int(out.stdout)
 
 
+@pytest.mark.slow
 def test_three_hour_flac_reads_in_flat_memory(tmp_path):
     short = peak_rss_mb(tmp_path / "3min.flac", 180)
     long = peak_rss_mb(tmp_path / "3h.flac", 3 * 3600)

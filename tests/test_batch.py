@@ -128,6 +128,7 @@ def test_rttm_loads_with_pyannote(tree, tmp_path):
     assert spans == [(s["start"], s["end"]) for s in doc["segments"]]
 
 
+@pytest.mark.slow
 def test_rerun_skips_done_and_redoes_on_change(tree, tmp_path):
     out = tmp_path / "out"
     run(tree, "-o", out)
@@ -203,6 +204,7 @@ def make_batch(root, n, seconds):
         sf.write(root / f"f{i:03d}.wav", SPEECH[start : start + 16000 * seconds], 16000)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path):
     src = tmp_path / "in"
     make_batch(src, 24, 55)  # long enough that the batch is still running at the kill

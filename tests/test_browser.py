@@ -2,7 +2,7 @@
 chromium-driver, which `make test` installs) driven by Selenium.
 
 A `segmenter serve` runs on a free loopback port over the session's batch. Screenshots go to each
-test's temporary folder (docs/screenshots.py makes the README's with the same helpers).
+test's temporary folder (docs/screenshots.py makes the docs' with the same helpers).
 """
 
 import json
@@ -183,6 +183,7 @@ def test_upload_over_the_limit_says_which_option_to_raise(server, browser, tmp_p
     assert uploads_named(server["uploads"], big.name) == []  # refused unread
 
 
+@pytest.mark.slow
 def test_microphone_recording(server, tmp_path):
     """Chromium's fake microphone plays a demo recording into the page's recorder."""
     driver = start_browser(

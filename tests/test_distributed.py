@@ -12,6 +12,8 @@ from distributed import Client, LocalCluster
 
 from .test_batch import SEGMENTER, SPEECH, outputs, rows, run
 
+pytestmark = pytest.mark.slow  # each test runs a Dask cluster on loopback (~15-25 s)
+
 
 @pytest.fixture(scope="module")
 def client():

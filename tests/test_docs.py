@@ -221,6 +221,18 @@ def test_search_finds_a_page_offline_in_a_browser(served):
         driver.quit()
 
 
+def test_the_readme_is_a_front_door():
+    """README.md stays short (what, install, quick start, the three jobs, one results table,
+    links): everything else lives on the docs pages, and every page it links to exists."""
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    for jobs_page in ("docs/jobs/archive.md", "docs/jobs/whisper.md", "docs/jobs/small-box.md"):
+        assert f"]({jobs_page})" in readme, jobs_page
+    linked = re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)(?:#[\w-]+)?\)", readme)
+    assert linked and all((REPO / page).exists() for page in linked), linked
+    assert "](docs/bench/" in readme  # the results table names the bench page it copies
+
+
 def test_the_version_is_one_fact():
     """pyproject reads segmenter.__version__; the command prints it; the changelog names it."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -1,6 +1,6 @@
 """Faults a nightly job meets, made for real: stop signals, inputs that change while they are
 read, a full output disk, a damaged manifest. Each ends with nothing lost and a batch that goes
-on (README, "Faults")."""
+on (docs/faults.md)."""
 
 import errno
 import fcntl
@@ -73,6 +73,7 @@ def long_batch(tmp_path_factory) -> Path:
     return src
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_files_in_flight_and_leaves_the_rest_to_do(long_batch, tmp_path):
     out = tmp_path / "out"
     batch = start(long_batch, out, "--jobs", "1")
@@ -97,6 +98,7 @@ def test_sigterm_finishes_the_files_in_flight_and_leaves_the_rest_to_do(long_bat
     assert all(after[rel]["attempts"] == 1 for rel in done)  # nothing done twice
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["second signal", "grace period over"])
 def test_ctrl_c_abandons_the_files_in_flight_when_told_or_at_the_end_of_the_grace(
     how, long_batch, tmp_path
@@ -220,6 +222,7 @@ def assert_consistent(out: Path) -> set[str]:
     return done
 
 
+@pytest.mark.slow
 def test_disk_full_of_clips_stops_the_run_and_a_rerun_with_room_finishes_it(small_disk, tmp_path):
     src = twenty_second_files(tmp_path / "in", 8)
     reference = tmp_path / "ref"

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from segmenter.batch import forkserver, pool
-from segmenter.batch.runner import process_alive
+from segmenter.batch.worker import process_alive
 
 from .conftest import SEGMENTER
 from .test_batch import SPEECH, fork_servers, loky_workers
@@ -59,6 +59,7 @@ def test_a_worker_sees_a_killed_coordinator_as_gone_before_it_is_reaped():
     assert not process_alive(child.pid)
 
 
+@pytest.mark.slow
 def test_run_forks_its_workers_from_the_fork_server_with_the_same_segments(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -117,3 +118,40 @@ def test_the_fork_server_freezes_its_imports_and_exits_at_once():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 10_000  # what was imported before it: numpy alone has ~20,000
+
+
+# A worker started as a run starts its pool (the fork server, then dispatch.pool), in a fresh
+# interpreter (the fork server is per process), answering with the modules it has imported.
+WORKER_MODULES = """
+import json, os
+from segmenter.batch import dispatch, forkserver
+from segmenter.batch.settings import BatchSettings
+
+forkserver.start()
+pool = dispatch.pool(BatchSettings(inputs=[], out=__import__("pathlib").Path("out"), jobs=2))
+modules = pool.submit(eval, "sorted(__import__('sys').modules)").result()
+pid = pool.submit(os.getpid).result()
+pool.shutdown(kill_workers=True)
+print(json.dumps({"modules": modules, "worker": pid, "probe": os.getpid()}))
+"""
+# what runs in a worker: the engine, the writers and these pieces of batch/
+WORKER_BATCH = {"", ".worker", ".tasks", ".settings", ".records", ".diskfull", ".stopping"}
+WORKER_BATCH |= {".in_fork_server"}
+
+
+def test_a_pool_worker_imports_the_worker_side_only(tmp_path):
+    """The fork server preloads batch/worker.py, not the coordinator's modules: a worker holds
+    no views, toolkit, manifest, recorder, dispatch, rebuild or report code."""
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_MODULES], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    modules = answer["modules"]
+    assert "segmenter.batch.worker" in modules and "segmenter.vad" in modules  # preloaded
+    assert "onnxruntime" in modules
+    assert answer["worker"] != answer["probe"]  # the modules are a worker's
+    for banned in ("segmenter.views", "segmenter.toolkit", "segmenter.batch.manifest"):
+        assert not [m for m in modules if m == banned or m.startswith(banned + ".")], banned
+    batch = {m.removeprefix("segmenter.batch") for m in modules if m.startswith("segmenter.batch")}
+    assert batch <= WORKER_BATCH, sorted(batch - WORKER_BATCH)

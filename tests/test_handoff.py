@@ -205,8 +205,8 @@ def test_unknown_format_is_a_usage_error(tmp_path):
 
 
 def test_readme_pyannote_snippet_says_what_it_needs_and_runs(tmp_path):
-    """The README's pyannote block names the packages it imports in its install line, and runs
-    as written on a run's RTTM against a reference."""
+    """The pyannote block (docs/outputs.md) names the packages it imports in its install line,
+    and runs as written on a run's RTTM against a reference."""
     block = blocks.named("pyannote-metrics").code
     install = block.splitlines()[0]
     imported = set(re.findall(r"^from (pyannote\.\w+)", block, re.M))

@@ -64,7 +64,7 @@ def m4a(tmp_path: Path) -> Path:
 def test_a_decoder_that_makes_no_progress_is_killed_and_the_file_fails(tmp_path, monkeypatch):
     """ffmpeg stopped for real (SIGSTOP) mid-file: after DECODER_STALL_S without a sample the
     watchdog kills it, and the file fails with that reason."""
-    monkeypatch.setattr(audio, "DECODER_STALL_S", 1.5)
+    monkeypatch.setattr(audio.ffmpeg, "DECODER_STALL_S", 1.5)
     stream = open_audio(m4a(tmp_path))
     assert isinstance(stream, audio.FfmpegStream)
     blocks = iter(stream)

@@ -416,6 +416,7 @@ def test_a_read_only_manifest_is_one_line_and_status_still_reads_it(finished, tm
     assert status.returncode == 0 and status.stdout.startswith("1 done, 0 failed")
 
 
+@pytest.mark.slow
 def test_an_error_that_is_no_files_own_stops_the_run_with_its_own_code(tmp_path):
     """OUT stops taking new files mid-run (made immutable: not even root may add an entry):
     one line and exit 6 (not 2, a usage error); the rerun on a writable OUT goes on."""

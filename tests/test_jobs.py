@@ -19,7 +19,7 @@ from segmenter.settings import read_job
 from .conftest import GOLDEN, SEGMENTER, alive
 
 JOBS_DIR = Path(__file__).parents[1] / "jobs"
-README = Path(__file__).parents[1] / "README.md"
+PAGE = Path(__file__).parents[1] / "docs" / "jobs" / "small-box.md"  # the cron and systemd page
 JOBS = sorted(JOBS_DIR.glob("*.toml"))
 
 
@@ -66,12 +66,12 @@ def test_service_runs_the_installed_command_on_the_job():
     assert service["SuccessExitStatus"].split() == ["143"]
 
 
-def test_readme_says_how_to_make_the_services_user():
-    """User= names a user the README says how to create and to give read on the inputs and
-    write on OUT (the job's folders)."""
+def test_the_docs_say_how_to_make_the_services_user():
+    """User= names a user docs/jobs/small-box.md says how to create and to give read on the
+    inputs and write on OUT (the job's folders)."""
     user = unit(JOBS_DIR / "segmenter-nightly.service")["Service"]["User"]
     job = read_job(JOBS_DIR / "nightly.toml")
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(), re.S)
     (block,) = [b for b in blocks if "useradd --system" in b]
     (useradd,) = [line for line in block.splitlines() if "useradd" in line]
     assert useradd.split("#")[0].split()[-1] == user

@@ -200,6 +200,7 @@ def plain_install(root: Path) -> Path:
     return venv / "bin"
 
 
+@pytest.mark.slow
 def test_plain_install_runs_silero_and_fusion_without_torch(tmp_path):
     """issue 26: `--engine silero` and `--engine fusion` on the plain install (no extras), whose
     packages hold no torch, onnx or silero-vad; the segments are the ones this checkout gives."""

@@ -31,6 +31,7 @@ def test_folder_missing_files_is_a_clear_error(tmp_path):
         resolve_model(tmp_path)
 
 
+@pytest.mark.slow
 def test_modelscope_id_offline_names_the_id(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

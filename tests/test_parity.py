@@ -28,7 +28,7 @@ def test_fp32_equals_funasr(vad_fp32, path):
 def test_int8_stays_close_to_funasr(vad_int8):
     """Same segment count on every file; boundaries within 10 ms on >= 95%, all within 50 ms.
 
-    Dynamic INT8 moves some boundaries by 20-40 ms (see README, INT8 accuracy); this test
+    Dynamic INT8 moves some boundaries by 20-40 ms (see docs/parity.md, INT8 accuracy); this test
     holds the level measured so that it cannot silently get worse.
     """
     offsets = []

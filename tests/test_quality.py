@@ -3,10 +3,11 @@ defaults, what `segmenter segment --engine NAME` gives) on the shared data's gro
 long synthetic meeting that the tuning never saw.
 
 The floors are the figures measured here (bench/quality.py gives the same on the shared groups;
-README, "Profiles"), truncated to 0.001 and less 0.001 for INT8 kernels that round differently
-on another CPU: a change that loses quality fails here. Each is at or above the better free
-peer's F1 on that group where issue 13 asks it (fsmn: silero-vad's; fusion: silero-vad's and
-ten-vad's). Skipped without ../shared (the data lives beside the checkout).
+docs/engines.md, "Side by side with the peers"), truncated to 0.001 and less 0.001 for INT8
+kernels that round differently on another CPU: a change that loses quality fails here. Each
+is at or above the better free peer's F1 on that group where issue 13 asks it (fsmn:
+silero-vad's; fusion: silero-vad's and ten-vad's). Skipped without ../shared (the data lives
+beside the checkout).
 """
 
 import subprocess
@@ -85,6 +86,7 @@ def test_precise_quality_floor(vads, long_meetings, engine, group):
     assert total.f1 >= FLOORS[engine][group], f"{engine} on {group}: F1 {total.f1:.4f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", FLOORS)
 def test_precise_recall_over_every_file(vads, long_meetings, engine):
     vad = engine_vad(vads, engine)

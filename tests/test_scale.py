@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
 from segmenter.writers import document_json
@@ -70,6 +71,7 @@ def assert_done_files_are_whole(out: Path) -> dict[str, dict]:
     return found
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_leaves_every_done_file_whole(tmp_path):
     src = tiny_tree(tmp_path / "in", 1500)
     out = tmp_path / "out"
@@ -100,6 +102,7 @@ def test_kill_9_at_random_moments_leaves_every_done_file_whole(tmp_path):
 TREE = int(os.environ.get("SEGMENTER_TEST_TREE", "10000"))
 
 
+@pytest.mark.slow
 def test_kill_9_mid_way_through_a_tree_of_small_files_resumes(tmp_path):
     src = tiny_tree(tmp_path / "in", TREE, per_folder=1000)
     out = tmp_path / "out"

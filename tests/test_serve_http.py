@@ -221,6 +221,7 @@ def serve_stderr(*args: str, until: str, tmp_path: Path) -> str:
     return err.read_text()
 
 
+@pytest.mark.slow
 def test_binding_beyond_loopback_without_a_login_is_warned_about(tmp_path):
     warned = serve_stderr("--host", "0.0.0.0", until="segmenter serve: http", tmp_path=tmp_path)
     assert warned.startswith(

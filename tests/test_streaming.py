@@ -1,17 +1,14 @@
 """Streaming: segments do not depend on block size, and memory does not grow with length."""
 
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from . import blocks as runnable
 from .conftest import GOLDEN
-
-README = Path(__file__).parents[1] / "README.md"
 
 
 def stream_segments(vad, samples, block):
@@ -74,21 +71,22 @@ def peak_rss_mb(minutes: int) -> int:
     return int(out.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_length():
     short, long = peak_rss_mb(3), peak_rss_mb(45)
     assert long - short < 15, (short, long)
 
 
-def test_readme_library_snippet_keeps_the_last_segment(tmp_path, monkeypatch):
-    """The README's Python example, run as written: the stream finds what the file call finds."""
-    use_it = README.read_text().split("## Use it", 1)[1]
-    snippet = re.search(r"```python\n(.*?)```", use_it, re.S).group(1)
+def test_the_library_example_keeps_the_last_segment(tmp_path, monkeypatch):
+    """The Python example of docs/engines.md ("Use it", marked `runnable: library-stream`), run
+    as written: the stream finds what the file call finds."""
+    snippet = runnable.named("library-stream").code
     samples, _ = sf.read(GOLDEN / "dev00_clean.flac", dtype="float32")
     sf.write(tmp_path / "meeting.wav", samples, 16000)
     monkeypatch.chdir(tmp_path)
     blocks = [samples[i : i + 16000] for i in range(0, len(samples), 16000)]
     names = {"samples_16k": samples, "blocks": blocks}
-    exec(snippet, names)  # noqa: S102 - the README's own code
+    exec(snippet, names)  # noqa: S102 - the docs' own code
     whole = names["vad"].segments("meeting.wav")
     assert len(whole) == 5 and names["found"] == whole
 

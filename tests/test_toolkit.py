@@ -37,6 +37,7 @@ def test_quantized_folder_loads_again_and_segments_as_int8(tmp_path, vad_int8):
     assert refused.returncode == 1 and "INT8 weights only" in refused.stderr
 
 
+@pytest.mark.slow
 def test_prune_zeroes_weights_and_reports_f1(tmp_path):
     evalset = tmp_path / "evalset"
     evalset.mkdir()
@@ -145,6 +146,7 @@ def test_eval_of_a_batch_output_matches_its_segments(tmp_path):
 # -- bench ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bench_measures_every_runtime_and_precision():
     out = run("bench", "--seconds", "30", "--json")
     assert out.returncode == 0, out.stderr

@@ -55,7 +55,8 @@ def execute(code: str, cwd: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def call(tmp_path_factory) -> tuple[Meeting, Path]:
-    """The recording segmented as the README says: out/call.wav.whisper.json and WAV clips."""
+    """The recording segmented as docs/jobs/whisper.md says: out/call.wav.whisper.json and WAV
+    clips."""
     root = tmp_path_factory.mktemp("whisper")
     meeting = compose(LINES, GAPS, np.random.default_rng(14))
     (root / "in").mkdir()
@@ -89,6 +90,7 @@ def test_segment_command_writes_the_same_chunks(call, tmp_path):
     assert single == chunks(root)
 
 
+@pytest.mark.slow
 def test_chunks_recipe_transcribes_the_known_words(call):
     meeting, root = call
     sequential, batched = execute(recipe(CHUNKS_RECIPE), root)
@@ -96,6 +98,7 @@ def test_chunks_recipe_transcribes_the_known_words(call):
     assert wer(meeting.text, batched) < BOUND, batched
 
 
+@pytest.mark.slow
 def test_packed_recipe_transcribes_the_known_words_at_their_times(call):
     """Each line back in the recording's time base, inside one chunk and one turn: none spans
     the silence between two chunks (segment-level times mapped back by their ends did)."""
@@ -110,6 +113,7 @@ def test_packed_recipe_transcribes_the_known_words_at_their_times(call):
         assert any(t.start - 0.5 <= start and end <= t.end + 0.5 for t in meeting.turns), text
 
 
+@pytest.mark.slow
 def test_clips_recipe_transcribes_the_known_words(call):
     meeting, root = call
     lines = execute(recipe(CLIPS_RECIPE), root)
@@ -134,6 +138,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mistake", BROKEN)
 def test_a_broken_hand_off_fails_the_bound(call, tmp_path, mistake):
     meeting, root = call

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engines import DEFAULT_ENGINE
+from ..errors import EXIT_SETTINGS_CHANGED, SegmenterError
 from ..profiles import DEFAULT_PROFILE
 from .manifest import Manifest
 from .notes import note
@@ -30,8 +31,10 @@ CHUNKING_KEYS = {"merge_for_asr_s": "merge_for_asr"}  # ChunkOptions field -> op
 Confirm = Callable[[str], bool]
 
 
-class SettingsChanged(Exception):
+class SettingsChanged(SegmenterError):
     """The run stopped before writing anything: its settings differ from the batch's."""
+
+    exit_code = EXIT_SETTINGS_CHANGED
 
 
 def check_settings(

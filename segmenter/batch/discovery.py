@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SegmenterError
+
 AUDIO_EXTENSIONS = frozenset(
     [
         ".wav",
@@ -63,7 +65,7 @@ class Discovery:
     unsettled: list[Path]
 
 
-class InputError(ValueError):
+class InputError(SegmenterError, ValueError):
     """Inputs or an OUT that cannot make a batch (missing, a file, two inputs sharing outputs)."""
 
 

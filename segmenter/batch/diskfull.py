@@ -12,15 +12,17 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..errors import EXIT_DISK_FULL, SegmenterError
 from ..writers import nearly_full
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-EXIT_DISK_FULL = 4
 OWN_FILES = ("manifest.sqlite", "segmenter.log", ".segmenter.lock", "report.html")
 
 
-class DiskFull(Exception):
+class DiskFull(SegmenterError):
     """OUT's disk has no room for the next write; the message says which disk and how much."""
+
+    exit_code = EXIT_DISK_FULL
 
 
 def no_space(exc: BaseException | None, out: Path | None = None) -> bool:

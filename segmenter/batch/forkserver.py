@@ -10,6 +10,7 @@ single-threaded when it forks (one BLAS thread, onnxruntime imported without its
 thread, no model loaded: each worker loads its own after the fork), and it ignores SIGTERM and
 SIGINT as the workers do: stopping is the coordinator's decision.
 
+It preloads the worker side only (batch/worker.py), never the coordinator's modules.
 Only the command uses it: a script calling `runner.run` keeps loky's own start (the fork server
 re-imports the main module, which a script without a main guard would run again).
 """
@@ -29,7 +30,7 @@ from .pool import choose_workers
 PRELOAD = [
     "__main__",
     "loky.process_executor",
-    "segmenter.batch.runner",
+    "segmenter.batch.worker",
     "segmenter.vad",
     "threadpoolctl",
     "segmenter.batch.in_fork_server",

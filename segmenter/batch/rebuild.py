@@ -16,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..writers import SUFFIXES, output_base
+from ..writers import clips_folder, output_base
 from .manifest import Manifest
+from .records import document_stats, listed_outputs
 
 log = logging.getLogger("segmenter.batch.rebuild")
 BATCH_KEYS = ("rel", "size", "mtime", "fingerprint", "config")
@@ -57,14 +58,14 @@ def _row(out: Path, path: Path, formats: tuple[str, ...]) -> dict[str, Any] | No
         batch = {key: document["batch"][key] for key in BATCH_KEYS}
         if path != output_base(out, batch["rel"] + ".json"):
             return None  # a copy, or a document moved by hand
-        audio = document["audio"]
+        stats = document_stats(document)
         return batch | {
-            "path": audio["path"],
+            "path": document["audio"]["path"],
             "status": "done",
             "attempts": 1,
-            "duration": audio["duration"],
-            "speech": document["speech_duration"],
-            "segments": len(document["segments"]),
+            "duration": stats.duration,
+            "speech": stats.speech,
+            "segments": stats.segments,
             "finished": document["created"],
             "outputs": json.dumps(_outputs(out, batch["rel"], formats)),
         }
@@ -73,9 +74,8 @@ def _row(out: Path, path: Path, formats: tuple[str, ...]) -> dict[str, Any] | No
 
 
 def _outputs(out: Path, rel: str, formats: tuple[str, ...]) -> list[str]:
-    """The outputs of a recording that are on disk, as the runner lists them."""
-    names = [rel + suffix for name in formats for suffix in SUFFIXES[name]]
-    names = [name for name in names if (out / name).is_file()]
-    if (out / (rel + ".clips")).is_dir():
-        names.append(rel + ".clips/")
-    return names
+    """The outputs of a recording that are on disk, listed as the recorder lists them
+    (records.listed_outputs)."""
+    clips = clips_folder(out, rel).is_dir()
+    listed = listed_outputs(rel, formats, clips)
+    return [name for name in listed if name.endswith("/") or (out / name).is_file()]

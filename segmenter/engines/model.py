@@ -3,7 +3,8 @@
 The bundled FSMN-VAD is the default; a local folder or a ModelScope id can replace it. A folder
 made by `segmenter quantize` holds model.int8.pt instead of model.pt; model.onnx and
 model.int8.onnx (from `segmenter export-onnx`) serve the onnx runtime, the default. A folder
-without them has them exported once (with torch, the `torch` extra) into the user's cache.
+without them has them exported once (`ensure_onnx`, with torch: the `torch` extra) into the
+user's cache; `export.py` beside this holds the export itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..errors import EXIT_FAILED, SegmenterError
+
 BUNDLED_MODEL_NAME = "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch"
 REQUIRED_FILES = ("config.yaml", "am.mvn")
 WEIGHTS = {"fp32": "model.pt", "int8": "model.int8.pt"}  # torch weights, by how they are stored
@@ -28,8 +31,10 @@ RUNTIMES = ("onnx", "torch")
 DEFAULT_RUNTIME = "onnx"  # onnxruntime: no torch in the workers (~115 MB each instead of ~290)
 
 
-class ModelError(Exception):
+class ModelError(SegmenterError):
     """A model that cannot be found or loaded; the message is one line."""
+
+    exit_code = EXIT_FAILED
 
 
 @dataclass(frozen=True)
@@ -49,39 +54,48 @@ class ModelFiles:
         return self.weights.name == WEIGHTS["int8"]
 
     def onnx_file(self, precision: str) -> Path:
-        """The ONNX network for a precision: the folder's own, else one exported once into the
-        cache (keyed by the weights' hash), so any FSMN folder runs on the default runtime."""
+        """Where the ONNX network for a precision is: the folder's own, else its place in the
+        cache (keyed by the weights' hash). Only looks: `ensure_onnx` exports a missing one."""
         path = self.directory / ONNX_FILES[precision]
         if path.is_file():
             return path
-        if self.int8_only:
-            raise ModelError(
-                f"model {self.name}: holds torch INT8 weights only (from segmenter quantize) and no"
-                f" {path.name}; run it with --runtime torch"
-            )
-        cached = onnx_cache() / self.sha256 / ONNX_FILES[precision]
-        if not cached.is_file():
-            self._export(cached, precision)
-        return cached
+        return onnx_cache() / self.sha256 / ONNX_FILES[precision]
 
-    def _export(self, path: Path, precision: str) -> None:
-        """Export the network to `path` (written under a temporary name, then renamed: workers
-        that export at once never read half a file)."""
-        from ..install import extra_hint
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=path.parent)
-        os.close(handle)
-        try:
-            from ..toolkit.export import export_onnx, fp32_encoder  # torch, onnx, onnxscript
+def ensure_onnx(files: ModelFiles, precision: str) -> Path:
+    """The ONNX network for a precision, exported once into the cache (with torch, the `torch`
+    extra) where the folder has none, so any FSMN folder runs on the default runtime. Vad.load
+    and a batch (once, before its workers start) call it."""
+    path = files.onnx_file(precision)
+    if path.is_file():
+        return path
+    if files.int8_only:
+        raise ModelError(
+            f"model {files.name}: holds torch INT8 weights only (from segmenter quantize) and no"
+            f" {ONNX_FILES[precision]}; run it with --runtime torch"
+        )
+    _export(files, path, precision)
+    return path
 
-            export_onnx(fp32_encoder(self), Path(temporary), int8=precision == "int8")
-            os.replace(temporary, path)
-        except ImportError as exc:
-            what = f"model {self.name} has no {path.name}; exporting it to ONNX"
-            raise ModelError(f"{extra_hint('torch', what)} ({exc})") from None
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+
+def _export(files: ModelFiles, path: Path, precision: str) -> None:
+    """Export the network to `path` (written under a temporary name, then renamed: workers
+    that export at once never read half a file)."""
+    from ..install import extra_hint
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=path.parent)
+    os.close(handle)
+    try:
+        from .export import export_onnx, fp32_encoder  # torch, onnx, onnxscript
+
+        export_onnx(fp32_encoder(files), Path(temporary), int8=precision == "int8")
+        os.replace(temporary, path)
+    except ImportError as exc:
+        what = f"model {files.name} has no {path.name}; exporting it to ONNX"
+        raise ModelError(f"{extra_hint('torch', what)} ({exc})") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def onnx_cache() -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 
 from .base import Profile, ProfileError
 from .funasr import FUNASR
+from .funasr_options import FunasrOptions, VadOptions
 from .precise import PRECISE, PreciseOptions
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (FUNASR, PRECISE)}
@@ -42,7 +43,9 @@ __all__ = [
     "DEFAULT_PROFILE",
     "default_profile",
     "PROFILES",
+    "FunasrOptions",
     "PreciseOptions",
+    "VadOptions",
     "Profile",
     "get_profile",
     "profile_of",

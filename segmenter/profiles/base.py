@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..engines.base import Engine, Frames
+from ..errors import SegmenterError
 from ..segments import Segment
 
 
@@ -41,7 +42,7 @@ class ProfileOptions(Protocol):
         ...
 
 
-class ProfileError(ValueError):
+class ProfileError(SegmenterError, ValueError):
     """A profile asked of an engine whose frames it cannot read."""
 
 

@@ -11,13 +11,13 @@ from ..engines.fsmn import FsmnEngine, FsmnFrames
 from ..segments import Segment
 from .base import Profile, ProfileError
 from .funasr_decision import EndpointDetector
-from .funasr_options import VadOptions
+from .funasr_options import FunasrOptions
 
 
 class FunasrDecision:
     """FunASR's state machine over the frames of one recording."""
 
-    def __init__(self, options: VadOptions, engine: FsmnEngine):
+    def __init__(self, options: FunasrOptions, engine: FsmnEngine):
         self.detector = EndpointDetector(options, engine.frontend)
 
     def push(self, frames: Frames) -> list[Segment]:
@@ -36,8 +36,8 @@ class FunasrDecision:
 
 FUNASR = Profile(
     name="funasr",
-    options_type=VadOptions,
-    defaults=lambda config, engine="fsmn": VadOptions.from_config(config.get("model_conf", {})),
+    options_type=FunasrOptions,
+    defaults=lambda config, engine="fsmn": FunasrOptions.from_config(config.get("model_conf", {})),
     decision=FunasrDecision,
     engines=("fsmn",),
     summary="FunASR's state machine reads FSMN's silence posteriors and frame energies;"

@@ -8,12 +8,13 @@ on each side of every reference boundary from scoring, as pyannote.metrics does.
 from __future__ import annotations
 
 import glob
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..segments import read_output, read_rttm
 
 FRAMES_PER_S = 100
 # x.wav.json, x.flac.rttm, x.json: a recording's outputs, not x.wav.whisper.json and the like
@@ -63,25 +64,6 @@ class Score:
             "f1": self.f1,
             "detection_error_rate": self.detection_error_rate,
         }
-
-
-def read_rttm(path: Path) -> list[tuple[float, float]]:
-    """(start, end) seconds of every SPEAKER line."""
-    spans = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if len(fields) >= 5 and fields[0] == "SPEAKER":
-            start = float(fields[3])
-            spans.append((start, start + float(fields[4])))
-    return spans
-
-
-def read_output(path: Path) -> list[tuple[float, float]]:
-    """(start, end) seconds from a segmenter JSON document or an RTTM."""
-    if path.suffix == ".rttm":
-        return read_rttm(path)
-    document = json.loads(path.read_text(encoding="utf-8"))
-    return [(s["start"], s["end"]) for s in document["segments"]]
 
 
 def _frames(spans: list[tuple[float, float]], n: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..batch.manifest import FileRow, Manifest
 from ..names import shown
-from ..toolkit.evaluation import read_output
+from ..segments import read_output
 from ..writers import write_text
 from .timeline import clock, strip_svg
 

@@ -1,4 +1,6 @@
-"""Model tools: INT8 model folders (optionally pruned first) and ONNX export of the FSMN network."""
+"""Model export, beside the model: INT8 model folders (optionally pruned first) and the ONNX
+export of the FSMN network (torch, onnx, onnxscript: the torch extra). `model.ensure_onnx` calls
+it for a folder without ONNX files; `segmenter quantize` and `export-onnx` are its commands."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..engines.fsmn_network import FsmnEncoder, load_encoder, quantize_int8
-from ..engines.model import ONNX_FILES, REQUIRED_FILES, WEIGHTS, ModelError, ModelFiles
+from .fsmn_network import FsmnEncoder, load_encoder, quantize_int8
+from .model import ONNX_FILES, REQUIRED_FILES, WEIGHTS, ModelError, ModelFiles
 
 FOLDER_EXTRAS = ("configuration.json", "LICENSE", "SOURCE.md")  # copied when present
 
@@ -64,10 +66,11 @@ class _Graph(nn.Module):
         return (posteriors, *state)
 
 
-def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False) -> Path:
+def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False, exact: bool = True) -> Path:
     """Write the network as ONNX with a dynamic time axis; FP32 with its memory filters as 2-D
     convolutions (onnxruntime's blocked depthwise kernel: `onnx_graph.conv1d_as_2d`); `int8`:
-    onnxruntime's dynamic INT8 of the graph as exported."""
+    onnxruntime's dynamic INT8 of the graph as exported, its quantized memory filters then run
+    as exact float 2-D convolutions of the same integers (`exact`; off only to compare)."""
     state = encoder.initial_state()
     names = [f"memory{i}" for i in range(len(state))]
     feats = torch.zeros(100, encoder.in_linear1.linear.in_features)
@@ -89,7 +92,7 @@ def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False) -> Path:
     program.save(str(target))
     _finish_graph(target, blocked=not int8)
     if int8:
-        _quantize_onnx(target, path)
+        _quantize_onnx(target, path, exact)
         shutil.rmtree(target.parent)
     return path
 
@@ -108,7 +111,7 @@ def _finish_graph(path: Path, blocked: bool) -> None:
     onnx.save(conv1d_as_2d(model) if blocked else model, str(path))
 
 
-def _quantize_onnx(source: Path, path: Path) -> None:
+def _quantize_onnx(source: Path, path: Path, exact: bool = True) -> None:
     """onnxruntime's dynamic INT8 with unsigned weights: with signed weights its AVX2 kernels
     saturate and kept 59% of golden boundaries within 10 ms (unsigned: 96%, as torch's INT8).
 
@@ -124,3 +127,9 @@ def _quantize_onnx(source: Path, path: Path) -> None:
         quantize_dynamic(str(source), str(path), per_channel=True, weight_type=QuantType.QUInt8)
     finally:
         logging.disable(logging.NOTSET)
+    if exact:  # ConvInteger's generic path -> float Conv of the same integers (bit-identical)
+        import onnx
+
+        from .onnx_graph import conv1d_as_2d, exact_integer_filters
+
+        onnx.save(conv1d_as_2d(exact_integer_filters(onnx.load(str(path)))), str(path))
