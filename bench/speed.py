@@ -1,5 +1,6 @@
-"""Speed side by side: every engine x profile of segmenter and the peers, one thread, on the same
-10- and 60-minute recordings, then the batch figures; one command, one run.
+"""Speed side by side: every engine x profile of segmenter and the peers, one thread.
+
+The same 10- and 60-minute recordings for all, then the batch figures; one command, one run.
 
 usage: python bench/speed.py [--minutes 10 60] [--repeat 3] [--markdown PATH]
                              [--funasr-python PATH] [--skip-batch] [--only NAME ...]
@@ -34,17 +35,16 @@ per second), each made once under bench/data/ from the golden recordings and the
 The recordings: bench/engine.py's maker (../shared/tools/make_devset.py where it exists: a
 meeting-like mix of voices, pauses and noise), bench/data/long10.wav and long60.wav.
 
-The machine is shared: each row is one process's best of `repeat`, and the header gives the load
-average when the run started and ended. Figures quoted elsewhere come from this table.
+The machine is shared: each row is one process's best of `repeat`, and the provenance above each
+table (bench/pages.py with `--markdown`: date, commit, machine, command) gives the load averages
+when the run started and ended. Figures quoted elsewhere come from this table.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pages  # bench/pages.py, same folder
 import soundfile as sf
 from engine import ONE_THREAD, long_recording  # bench/engine.py, same folder
 
@@ -308,48 +309,19 @@ def batch_rows(source: Path) -> list[str]:
 # -- the table --------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    """CPU model and cores, from /proc/cpuinfo where there is one."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores ({platform.machine()}, {platform.system()})"
-
-
-def load_average() -> str:
-    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def commit() -> str:
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
-    )
-    return done.stdout.strip() or "unknown"
-
-
-def table(args: argparse.Namespace) -> list[str]:
-    """Run everything; the markdown lines."""
-    started = load_average()
+def table(args: argparse.Namespace) -> None:
+    """Run everything and print the tables (rows as they come; pages.py puts the date, commit,
+    machine, load before and after and the command above each)."""
     recordings = {m: long_recording(m) for m in args.minutes}
     configs = [c for c in configurations() if not args.only or any(o in c.name for o in args.only)]
     header = ["| configuration |", "| --- |"]
     for minutes in recordings:
         header[0] += f" {minutes} min: x real time | load s | peak RSS MB |"
         header[1] += " ---: | ---: | ---: |"
-    lines = [
-        f"`{' '.join(['python', *sys.argv])}`",
-        "",
-        f"{datetime.date.today().isoformat()}, commit {commit()}; {machine()}; Python"
-        f" {platform.python_version()}; one thread per configuration, best of {args.repeat}"
-        f" after loading, decoding included; {started} at the start",
-        "",
-        *header,
-    ]
+    print(
+        f"One thread per configuration, best of {args.repeat} after loading, decoding included.\n"
+    )
+    print("\n".join(header), flush=True)
     for config in configs:
         cells = f"| {config.name} |"
         for audio in recordings.values():
@@ -360,22 +332,18 @@ def table(args: argparse.Namespace) -> list[str]:
             speed = sf.info(audio).duration / result["best"]
             cells += f" {speed:.0f}x | {result['load']:.2f} | {result['rss_mb']:.0f} |"
         print(cells, flush=True)
-        lines.append(cells)
     if not args.skip_batch:
-        lines += ["", "| batch | throughput | | peak RSS MB (largest process) |"]
-        lines += ["| --- | --- | --- | ---: |"]
+        print("\n| batch | throughput | | peak RSS MB (largest process) |")
+        print("| --- | --- | --- | ---: |", flush=True)
         for row in batch_rows(recordings.get(60) or long_recording(60)):
             print(row, flush=True)
-            lines.append(row)
-    lines += ["", f"{load_average()} at the end."]
-    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=int, nargs="+", default=[10, 60])
     ap.add_argument("--repeat", type=int, default=3, help="passes per configuration (best)")
-    ap.add_argument("--markdown", type=Path, help="write the table there, with its header")
+    pages.add_argument(ap)
     ap.add_argument("--funasr-python", help="a Python with funasr 1.4.16 (see the docstring)")
     ap.add_argument("--skip-batch", action="store_true", help="no `segmenter run` rows")
     ap.add_argument("--only", nargs="+", help="rows whose name contains one of these")
@@ -385,11 +353,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.audio, args.repeat)))
         return
-    lines = table(args)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    with pages.page(args.markdown, __doc__):
+        table(args)
 
 
 if __name__ == "__main__":

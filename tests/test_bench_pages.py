@@ -73,10 +73,11 @@ def test_a_failed_run_leaves_no_page(tmp_path):
     assert not page.exists()
 
 
-def test_the_wired_bench_takes_markdown():
-    """bench/batch.py is the example: its parser offers --markdown."""
+@pytest.mark.parametrize("bench", ["batch.py", "speed.py"])
+def test_the_wired_bench_takes_markdown(bench):
+    """The benches that write docs pages offer pages.py's --markdown PATH."""
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "batch.py"), "--help"],
+        [sys.executable, str(REPO / "bench" / bench), "--help"],
         capture_output=True,
         text=True,
         check=True,

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from segmenter.engines.export import fp32_encoder
+from segmenter.engines.export import export_onnx, fp32_encoder
 from segmenter.engines.model import bundled_model_dir, resolve_model
 
 from .conftest import GOLDEN, SEGMENTER
@@ -78,6 +78,40 @@ def test_fp32_graph_uses_the_blocked_depthwise_kernel():
     assert [n.op_type for n in convs] == ["Conv"] * 4
     for conv in convs:
         assert list(next(a.ints for a in conv.attribute if a.name == "kernel_shape")) == [1, 20]
+
+
+def test_int8_memory_filters_are_exact_float_convolutions(exported, tmp_path):
+    """The shipped INT8 graph runs the memory's quantized filters as float 2-D convolutions of
+    the same integers (onnxruntime's ConvInteger takes its slow generic path): exact in float32,
+    so posteriors and memories are bit-identical to ConvInteger's, extreme inputs included."""
+    onnx = pytest.importorskip("onnx")
+
+    shipped = onnx.load(str(bundled_model_dir() / "model.int8.onnx")).graph
+    assert not [n for n in shipped.node if n.op_type == "ConvInteger"]
+    assert [n.op_type for n in shipped.node if n.op_type.startswith("Conv")] == ["Conv"] * 4
+    rewritten = exported / "vad.int8.onnx"  # export-onnx --int8, as a user makes it
+    assert not [n for n in onnx.load(str(rewritten)).graph.node if n.op_type == "ConvInteger"]
+    plain = export_onnx(fp32_encoder(resolve_model(None)), tmp_path / "plain.onnx", True, False)
+    assert [n for n in onnx.load(str(plain)).graph.node if n.op_type == "ConvInteger"]
+    rng = np.random.default_rng(11)
+    chunks = [*chunks_of_features(), rng.normal(size=(300, 400)).astype(np.float32) * 1e3]
+    chunks.append(np.abs(rng.normal(size=(50, 400))).astype(np.float32) * 1e4)
+    for got, expected in zip(
+        all_outputs(rewritten, chunks), all_outputs(plain, chunks), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)
+
+
+def all_outputs(path, chunks):
+    """Every output of every chunk (posteriors and the memories carried on)."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    state = [np.zeros(i.shape, np.float32) for i in session.get_inputs()[1:]]
+    found = []
+    for chunk in chunks:
+        posteriors, *state = session.run(None, dict(zip(names, [chunk, *state], strict=True)))
+        found += [posteriors, *state]
+    return found
 
 
 ONNX_CHILD = """

@@ -66,10 +66,11 @@ class _Graph(nn.Module):
         return (posteriors, *state)
 
 
-def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False) -> Path:
+def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False, exact: bool = True) -> Path:
     """Write the network as ONNX with a dynamic time axis; FP32 with its memory filters as 2-D
     convolutions (onnxruntime's blocked depthwise kernel: `onnx_graph.conv1d_as_2d`); `int8`:
-    onnxruntime's dynamic INT8 of the graph as exported."""
+    onnxruntime's dynamic INT8 of the graph as exported, its quantized memory filters then run
+    as exact float 2-D convolutions of the same integers (`exact`; off only to compare)."""
     state = encoder.initial_state()
     names = [f"memory{i}" for i in range(len(state))]
     feats = torch.zeros(100, encoder.in_linear1.linear.in_features)
@@ -91,7 +92,7 @@ def export_onnx(encoder: FsmnEncoder, path: Path, int8: bool = False) -> Path:
     program.save(str(target))
     _finish_graph(target, blocked=not int8)
     if int8:
-        _quantize_onnx(target, path)
+        _quantize_onnx(target, path, exact)
         shutil.rmtree(target.parent)
     return path
 
@@ -110,7 +111,7 @@ def _finish_graph(path: Path, blocked: bool) -> None:
     onnx.save(conv1d_as_2d(model) if blocked else model, str(path))
 
 
-def _quantize_onnx(source: Path, path: Path) -> None:
+def _quantize_onnx(source: Path, path: Path, exact: bool = True) -> None:
     """onnxruntime's dynamic INT8 with unsigned weights: with signed weights its AVX2 kernels
     saturate and kept 59% of golden boundaries within 10 ms (unsigned: 96%, as torch's INT8).
 
@@ -126,3 +127,9 @@ def _quantize_onnx(source: Path, path: Path) -> None:
         quantize_dynamic(str(source), str(path), per_channel=True, weight_type=QuantType.QUInt8)
     finally:
         logging.disable(logging.NOTSET)
+    if exact:  # ConvInteger's generic path -> float Conv of the same integers (bit-identical)
+        import onnx
+
+        from .onnx_graph import conv1d_as_2d, exact_integer_filters
+
+        onnx.save(conv1d_as_2d(exact_integer_filters(onnx.load(str(path)))), str(path))

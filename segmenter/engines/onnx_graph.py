@@ -75,3 +75,76 @@ def _conv_2d(node: Any, graph: Any, weights: dict[str, Any]) -> list[Any]:
     )
     squeeze = helper.make_node("Squeeze", [f"{node.name}/output_2d", HEIGHT], list(node.output))
     return [*nodes, conv, squeeze]
+
+
+def exact_integer_filters(model: Any) -> Any:
+    """`model` with each ConvInteger whose int32 result is only cast to float made a float Conv of
+    the same integers; in place.
+
+    onnxruntime's ConvInteger takes its generic path (an im2col and a product per group); the
+    FSMN memory's depthwise filters are 128 groups of one channel. As floats, x - x_zero and
+    w - w_zero are integers of at most 255 in size, each product at most 255^2 and each sum of a
+    k-tap filter at most k * 255^2; below 2^24 every one of them is exact in float32, in any
+    order of summation, so the float Conv gives exactly the integers ConvInteger gave and the
+    Cast after it gave (bit-identical outputs), and `conv1d_as_2d` can then put it on the blocked
+    kernel. Refuses a filter too long for that bound."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    weights = {w.name: w for w in graph.initializer}
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    replaced: dict[int, list[Any]] = {}
+    dropped: set[int] = set()
+    for node in graph.node:
+        if node.op_type != "ConvInteger":
+            continue
+        casts = readers.get(node.output[0], [])
+        cast = casts[0] if len(casts) == 1 else None
+        to_float = (
+            [a.i for a in cast.attribute if a.name == "to"] == [TensorProto.FLOAT]
+            if cast
+            else False
+        )
+        if not to_float or len(node.input) < 4 or node.input[1] not in weights:
+            continue
+        x, w, x_zero, w_zero = node.input
+        integers = numpy_helper.to_array(weights[w]).astype(np.float32)
+        integers -= (
+            numpy_helper.to_array(weights[w_zero])
+            .astype(np.float32)
+            .reshape(-1, *[1] * (integers.ndim - 1))
+        )
+        taps = int(np.prod(integers.shape[1:]))
+        if taps * 255 * 255 >= 2**24:
+            raise ValueError(f"{node.name}: {taps} taps could round in float32; not rewritten")
+        name = node.name or node.output[0]
+        graph.initializer.append(numpy_helper.from_array(integers, f"{name}/integer_weight"))
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        replaced[id(node)] = [
+            helper.make_node("Cast", [x], [f"{name}/x_float"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", [x_zero], [f"{name}/zero_float"], to=TensorProto.FLOAT),
+            helper.make_node("Sub", [f"{name}/x_float", f"{name}/zero_float"], [f"{name}/x_int"]),
+            helper.make_node(
+                "Conv",
+                [f"{name}/x_int", f"{name}/integer_weight"],
+                list(cast.output),
+                name=f"{name}/float",
+                **attributes,
+            ),
+        ]
+        dropped.add(id(cast))
+    if not replaced:
+        return model
+    nodes = []
+    for node in graph.node:
+        if id(node) not in dropped:
+            nodes += replaced.get(id(node), [node])
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    for unused in [w for w in graph.initializer if w.name not in used]:
+        graph.initializer.remove(unused)
+    return model
