@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -513,6 +514,9 @@ def make_noisy_group(
     spec.loader.exec_module(tool)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
+    # make_devset resamples with sox, whose dither is random unless repeatable mode (-R) is on:
+    # without it the same seed made other samples in each run (a floor moved by 0.002)
+    os.environ["SOX_OPTS"] = "-R"
     for i in range(files):
         rng = np.random.default_rng(seed * 1000 + i)
         snr, kind = int(rng.choice([5, 10, 15, 20])), str(rng.choice(["white", "pink", "brown"]))
