@@ -45,6 +45,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import soundfile as sf
@@ -516,13 +517,14 @@ def make_noisy_group(
     out = []
     # make_devset resamples with sox, whose dither is random unless repeatable mode (-R) is on:
     # without it the same seed made other samples in each run (a floor moved by 0.002)
-    os.environ["SOX_OPTS"] = "-R"
-    for i in range(files):
-        rng = np.random.default_rng(seed * 1000 + i)
-        snr, kind = int(rng.choice([5, 10, 15, 20])), str(rng.choice(["white", "pink", "brown"]))
-        wav = folder / f"{prefix}{i:02d}.wav"
-        tool.make(str(wav), str(wav.with_suffix(".rttm")), seconds, rng, snr, kind)
-        out.append(wav)
+    with patch.dict(os.environ, {"SOX_OPTS": "-R"}):  # for make_devset's sox calls alone
+        for i in range(files):
+            rng = np.random.default_rng(seed * 1000 + i)
+            snr = int(rng.choice([5, 10, 15, 20]))
+            kind = str(rng.choice(["white", "pink", "brown"]))
+            wav = folder / f"{prefix}{i:02d}.wav"
+            tool.make(str(wav), str(wav.with_suffix(".rttm")), seconds, rng, snr, kind)
+            out.append(wav)
     return out
 
 

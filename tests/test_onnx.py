@@ -91,7 +91,9 @@ def test_int8_memory_filters_are_exact_float_convolutions(exported, tmp_path):
     assert [n.op_type for n in shipped.node if n.op_type.startswith("Conv")] == ["Conv"] * 4
     rewritten = exported / "vad.int8.onnx"  # export-onnx --int8, as a user makes it
     assert not [n for n in onnx.load(str(rewritten)).graph.node if n.op_type == "ConvInteger"]
-    plain = export_onnx(fp32_encoder(resolve_model(None)), tmp_path / "plain.onnx", True, False)
+    plain = export_onnx(
+        fp32_encoder(resolve_model(None)), tmp_path / "plain.onnx", int8=True, exact=False
+    )
     assert [n for n in onnx.load(str(plain)).graph.node if n.op_type == "ConvInteger"]
     rng = np.random.default_rng(11)
     chunks = [*chunks_of_features(), rng.normal(size=(300, 400)).astype(np.float32) * 1e3]

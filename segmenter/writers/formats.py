@@ -174,7 +174,6 @@ REGISTRY: dict[str, Format] = {  # in the order the command line lists them
     "lhotse": Format((".recording.jsonl", ".supervisions.jsonl"), lambda d, uri: _lhotse(d, uri)),
 }
 FORMATS = tuple(REGISTRY)
-SUFFIXES = {name: entry.suffixes for name, entry in REGISTRY.items()}  # each format's suffixes
 
 
 def write_formats(base: Path, document: dict[str, Any], formats: tuple[str, ...]) -> list[Path]:
