@@ -66,10 +66,11 @@ class BatchSettings:
         }
         if profile != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
             config["profile"] = profile
-        if engine != DEFAULT_ENGINE:  # likewise; the silero package's version counts
-            from importlib.metadata import version
+        if engine != DEFAULT_ENGINE:  # likewise; the shipped silero-vad graph's version counts
+            from ..engines.silero import UPSTREAM_VERSION  # (not the silero-vad package's: the
+            # plain install has none, and the engine never reads it)
 
-            config["engine"] = [engine, version("silero-vad")]
+            config["engine"] = [engine, UPSTREAM_VERSION]
         return config
 
     def __post_init__(self) -> None:
