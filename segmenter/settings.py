@@ -19,7 +19,7 @@ import argparse
 import dataclasses
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +230,7 @@ class DecisionSettings:
 
     engine: str = DEFAULT_ENGINE
     profile: str | None = None
-    overrides: Mapping[str, Any] = field(default_factory=Overrides)
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=Overrides)
 
     def __post_init__(self) -> None:
         check("engine", self.engine)
@@ -239,18 +239,14 @@ class DecisionSettings:
         given = dict(self.overrides)
         profile.defaults({}, self.engine).with_overrides(**given)  # names and values checked
         order = [f.name for f in dataclasses.fields(profile.options_type)]
+        given = sorted(given.items(), key=lambda item: order.index(item[0]))
         object.__setattr__(self, "profile", profile.name)
-        object.__setattr__(self, "overrides", Overrides(sorted(given.items(), key=_at(order))))
+        object.__setattr__(self, "overrides", Overrides(tuple(given)))
 
     def resolve(self, model_config: dict[str, Any]) -> FunasrOptions | PreciseOptions:
         """The profile's options for a model's config.yaml, with the settings given on top."""
         defaults = get_profile(self.profile).defaults(model_config, self.engine)
         return defaults.with_overrides(**self.overrides)
-
-
-def _at(order: list[str]):
-    """A sort key putting (name, value) pairs in `order`."""
-    return lambda item: order.index(item[0])
 
 
 def decision_settings(values: Mapping[str, Any]) -> DecisionSettings:
