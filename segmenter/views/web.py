@@ -133,12 +133,12 @@ class Service:
     def start(cls, settings: ServeSettings) -> Service:
         """Load the server's one model, with the profiles' settings it was given."""
         decision = settings.decision
-        page = {k: v for k, v in decision.overrides.items() if k not in PAGE_CONTROLS}
+        own = {k: v for k, v in decision.overrides.items() if k not in PAGE_CONTROLS}
         vad = Vad.load(
             settings.model,
             precision=settings.precision,
             runtime=settings.runtime,
-            settings=dataclasses.replace(decision, overrides=page),
+            settings=dataclasses.replace(decision, overrides=own),
         )
         return cls(settings, Engine(vad))
 
