@@ -1,6 +1,6 @@
 """Does torch.compile speed up the FSMN network? Eager vs compiled, FP32 and INT8, one thread.
 
-usage: python bench/compile.py [--batches 60]
+usage: python bench/compile.py [--batches 60] [--markdown docs/bench/compile.md]
 
 Times the network alone on batches of 1000 feature frames (the engine's batch size), with the
 FSMN memory carried, and prints seconds per hour of audio. Compilation time is reported apart.
@@ -13,6 +13,7 @@ import argparse
 import time
 
 import numpy as np
+import pages  # bench/pages.py, same folder
 import torch
 
 from segmenter.engines.fsmn_onnx import OnnxStream, load_session
@@ -42,9 +43,16 @@ def torch_step(encoder):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=60)
+    pages.add_argument(parser)
     args = parser.parse_args()
+    with pages.page(args.markdown, __doc__):
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Eager, compiled and onnxruntime, timed in this process; print the table."""
     torch.set_num_threads(1)
     feats = np.random.default_rng(0).normal(size=(BATCH, 400)).astype(np.float32)
     rows = []

@@ -1,11 +1,18 @@
 """Engine speed and memory on a 60-minute recording, one thread, against FunASR's AutoModel.
 
-usage: python bench/engine.py [--audio FILE] [--skip-funasr] [--json]
+usage: python bench/engine.py [--audio FILE] [--skip-funasr] [--funasr-python PATH] [--json]
+                             [--markdown docs/bench/engine.md]
 
-Each configuration runs in a fresh subprocess (wall time of load and of processing, x real time,
-peak RSS). Without --audio it makes bench/data/long60.wav once: with the project's devset tool
-`../shared/tools/make_devset.py` where it exists, else by looping the golden test recordings.
-FunASR runs where `funasr` is importable (it is not a dependency of segmenter).
+Each configuration runs in a fresh one-thread subprocess (wall time of load and of processing,
+x real time, peak RSS); segmenter's as a batch worker runs it (`worker_vad`, the file decoded
+and streamed block by block), "int8" and "fp32" on the torch runtime, "onnx fp32" on
+onnxruntime. Without --audio it makes bench/data/long60.wav once: with the project's devset
+tool `../shared/tools/make_devset.py` where it exists, else by looping the golden test
+recordings. FunASR's AutoModel (1.4.16, not a dependency of segmenter) runs in the Python of
+`--funasr-python` (else $FUNASR_PYTHON, else bench/data/funasr-venv/bin/python, else this
+Python if it imports funasr), on the same file and the same bundled model, and is the reference
+the segments are compared with. The last row streams the same file three times through one
+stream (a 3-hour recording without a 3-hour file), for the memory of a longer recording.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pages  # bench/pages.py, same folder
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,17 +96,19 @@ def child(kind: str, audio: str, repeat: int) -> dict:
     }
 
 
-def measure(kind: str, audio: Path, repeat: int = 1) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--child",
-        kind,
-        "--audio",
-        str(audio),
-        "--repeat",
-        str(repeat),
-    ]
+def funasr_python(given: str | None) -> str | None:
+    """The Python that has FunASR: given, $FUNASR_PYTHON, bench/data/funasr-venv, or this one."""
+    candidates = [given, os.environ.get("FUNASR_PYTHON"), DATA / "funasr-venv" / "bin" / "python"]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    probe = subprocess.run([sys.executable, "-c", "import funasr"], capture_output=True)
+    return sys.executable if probe.returncode == 0 else None
+
+
+def measure(kind: str, audio: Path, repeat: int = 1, python: str = sys.executable) -> dict:
+    """One configuration in a fresh one-thread process (this script's --child, in `python`)."""
+    cmd = [python, __file__, "--child", kind, "--audio", str(audio), "--repeat", str(repeat)]
     env = {**os.environ, **ONE_THREAD}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -118,13 +128,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--audio", type=Path)
     ap.add_argument("--skip-funasr", action="store_true")
+    ap.add_argument("--funasr-python", help="a Python with funasr 1.4.16 (see the docstring)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
+    pages.add_argument(ap)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, str(args.audio), args.repeat)))
         return
+    if args.json:
+        report(args)
+        return
+    with pages.page(args.markdown, __doc__):
+        report(args)
+
+
+def report(args: argparse.Namespace) -> None:
+    """Run every configuration and print the table (or the JSON)."""
     audio = args.audio or long_recording()
     minutes = sf.info(str(audio)).duration / 60
     runs = {
@@ -132,9 +153,9 @@ def main() -> None:
         "segmenter fp32": measure("fp32", audio),
         "segmenter onnx fp32": measure("onnx-fp32", audio),
     }
-    has_funasr = subprocess.run([sys.executable, "-c", "import funasr"], capture_output=True)
-    if not args.skip_funasr and has_funasr.returncode == 0:
-        runs["FunASR AutoModel"] = measure("funasr", audio)
+    python = None if args.skip_funasr else funasr_python(args.funasr_python)
+    if python:
+        runs["FunASR AutoModel"] = measure("funasr", audio, python=python)
     runs[f"segmenter int8, {3 * minutes:.0f} min"] = measure("int8", audio, repeat=3)
     reference = runs.get("FunASR AutoModel", runs["segmenter fp32"])
     if args.json:

@@ -1,6 +1,7 @@
 """Archive scale: `segmenter run` over N one-second recordings, and what grows with N.
 
 usage: python bench/scale.py [--n 1000 10000] [--runs loky:1 loky:2 dask:2] [--no-report]
+                            [--markdown docs/bench/scale.md]
 
 quick:  python bench/scale.py --n 1000 10000
 full:   python bench/scale.py --n 10000 100000 --runs loky:2 dask:2   (35 min on a busy 2 cores)
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import pages  # bench/pages.py, same folder
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,12 +251,14 @@ def main() -> None:
     ap.add_argument("--runs", nargs="+", default=["loky:1", "loky:2", "dask:2"],
                     help="backend:jobs of the full runs")  # fmt: skip
     ap.add_argument("--no-report", action="store_true", help="skip `segmenter report`")
+    pages.add_argument(ap)
     args = ap.parse_args()
-    load = os.getloadavg()[0]
-    print(f"{os.cpu_count()} cores, load average {load:.1f} at the start")
-    sizes = [measure(n, args.runs, not args.no_report) for n in sorted(args.n)]
-    print_tables(sizes, args.runs)
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    with pages.page(args.markdown, __doc__):
+        load = os.getloadavg()[0]
+        print(f"{os.cpu_count()} cores, load average {load:.1f} at the start")
+        sizes = [measure(n, args.runs, not args.no_report) for n in sorted(args.n)]
+        print_tables(sizes, args.runs)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
