@@ -73,7 +73,7 @@ def test_a_failed_run_leaves_no_page(tmp_path):
     assert not page.exists()
 
 
-@pytest.mark.parametrize("bench", ["batch.py", "speed.py"])
+@pytest.mark.parametrize("bench", ["batch.py", "speed.py", "fuzz.py", "whisper.py"])
 def test_the_wired_bench_takes_markdown(bench):
     """The benches that write docs pages offer pages.py's --markdown PATH."""
     done = subprocess.run(
