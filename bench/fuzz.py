@@ -1,5 +1,7 @@
-"""Fuzz the decoders: random mutations of a short sample in each format, each decoded by segmenter's
-reader in a child process that a timeout watches.
+"""Fuzzing the decoders: damaged WAV, FLAC, Ogg, MP3 and M4A files, each decoded in a watched child.
+
+segmenter's reader (`segmenter.audio.open_audio`) decodes each case in a child process that a
+timeout watches.
 
 usage: python bench/fuzz.py [--cases 5000] [--seed 24] [--timeout 60] [--formats wav,flac,...]
                             [--markdown PATH]
