@@ -73,7 +73,19 @@ def test_a_failed_run_leaves_no_page(tmp_path):
     assert not page.exists()
 
 
-@pytest.mark.parametrize("bench", ["batch.py", "speed.py", "fuzz.py", "whisper.py"])
+@pytest.mark.parametrize(
+    "bench",
+    [
+        "batch.py",
+        "speed.py",
+        "fuzz.py",
+        "whisper.py",
+        "int8.py",
+        "audio.py",
+        "report.py",
+        "serve.py",
+    ],
+)
 def test_the_wired_bench_takes_markdown(bench):
     """The benches that write docs pages offer pages.py's --markdown PATH."""
     done = subprocess.run(
