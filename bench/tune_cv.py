@@ -1,7 +1,7 @@
 """The precise profile's settings chosen by leave-one-group-out cross-validation, against the peers.
 
-usage: python bench/tune_cv.py [--engine fsmn|silero|fusion] [--jobs N] [--json FILE]
-                                [--grid NAME=V,V ...]
+usage: python bench/tune_cv.py [--engine fsmn|silero|fusion ...] [--jobs N] [--json FILE]
+                                [--grid NAME=V,V ...] [--markdown PATH]
 
 Groups: the shared devset (9 synthetic recordings), the realset's ten TEN-VAD clips and its three
 meeting excerpts (real), and the generated meetings of bench/make_farfield.py (`far_a`, `far_b`,
@@ -47,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pages  # noqa: E402
 from tune_precise import CACHE, SHARED, Recording, decide_on, energies  # noqa: E402
 
 from bench.make_farfield import GROUPS as FAR_GROUPS  # noqa: E402
@@ -376,10 +377,19 @@ def print_shortfalls(cv: CrossValidation, data: list[Recording]) -> None:
 def main() -> None:
     """Score the grid, cross-validate over groups, print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--engine", choices=("fsmn", "silero", "fusion"), default="fusion")
+    ap.add_argument(
+        "--engine",
+        nargs="+",
+        choices=("fsmn", "silero", "fusion"),
+        default=["fusion"],
+        help="one or more engines, each cross-validated in turn (default: fusion)",
+    )
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--json", type=Path, help="also write every point's results here")
+    ap.add_argument(
+        "--json", type=Path, help="also write every point's results here (ENGINE in the name)"
+    )
+    pages.add_argument(ap)
     ap.add_argument(
         "--grid",
         action="append",
@@ -393,12 +403,19 @@ def main() -> None:
         if name not in GRID:
             ap.error(f"--grid: no axis {name!r} (axes: {', '.join(GRID)})")
         GRID[name] = tuple(type(GRID[name][0])(v) for v in values.split(","))
-    cv = cross_validate(args.engine, args.shared, args.jobs)
-    print_table(cv)
-    print_shortfalls(cv, load(args.engine, args.shared))
-    if args.json:
-        rows = [{"point": label(p), "idx": p, "groups": r} for p, r in cv.results.items()]
-        args.json.write_text(json.dumps(rows))
+    with pages.page(args.markdown, __doc__):
+        for engine in args.engine:
+            if len(args.engine) > 1:
+                print(f"\n## {engine}\n")
+            cv = cross_validate(engine, args.shared, args.jobs)
+            print_table(cv)
+            print_shortfalls(cv, load(engine, args.shared))
+            if args.json:
+                rows = [{"point": label(p), "idx": p, "groups": r} for p, r in cv.results.items()]
+                path = args.json
+                if len(args.engine) > 1:
+                    path = path.with_name(f"{path.stem}-{engine}{path.suffix}")
+                path.write_text(json.dumps(rows))
 
 
 if __name__ == "__main__":

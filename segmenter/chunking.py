@@ -31,12 +31,9 @@ class ChunkOptions:
 
     def __post_init__(self) -> None:
         """Refuse values that would loop forever, overlap, or give chunks longer than asked."""
-        for name, setting in (
-            ("max_segment_s", "max_segment_s"),
-            ("merge_for_asr_s", "merge_for_asr"),
-        ):
+        for name in ("max_segment_s", "merge_for_asr_s"):
             if getattr(self, name) is not None:
-                check(setting, getattr(self, name), name)
+                check(name, getattr(self, name))
         check("max_merge_gap_s", self.max_merge_gap_s)
         check("pad_ms", self.pad_ms)
         if self.limit_ms is not None and self.limit_ms - 2 * self.pad_ms < MIN_SPEECH_MS:

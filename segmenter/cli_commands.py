@@ -20,13 +20,7 @@ from .batch.manifest import (
     Manifest,
     ManifestUnwritable,
 )
-from .cli_options import (
-    decision_overrides,
-    engine_settings,
-    output_settings,
-    require_runtime,
-    require_torch,
-)
+from .cli_options import output_settings, require_runtime, require_torch
 from .engines.model import DEFAULT_RUNTIME, resolve_model
 from .errors import (
     EXIT_FAILED,
@@ -39,9 +33,10 @@ from .errors import (
 from .install import extra_hint
 from .names import shown
 from .settings import (
-    FUNASR_KEYS,
+    DECISION_VALUE_KEYS,
     JOB_RULES,
     SettingError,
+    decision_settings,
     read_job,
 )
 from .writers import write_formats
@@ -71,8 +66,7 @@ def run_segment(args: argparse.Namespace) -> int:
     one_core_process()
     values = vars(args).copy()
     formats, chunking = output_settings(values)
-    engine, profile, precise = engine_settings(values)
-    overrides = decision_overrides(values, profile) | precise
+    decision = decision_settings(values)
     if not Path(args.file).exists():
         raise UsageError(f"input not found: {args.file}")
     require_runtime(args.runtime)
@@ -82,11 +76,9 @@ def run_segment(args: argparse.Namespace) -> int:
         args.model,
         precision=args.precision or "int8",
         runtime=args.runtime or DEFAULT_RUNTIME,
-        engine=engine,
+        settings=decision,
     )
-    document = vad.document(
-        args.file, channel=args.channel, chunking=chunking, profile=profile, **overrides
-    )
+    document = vad.document(args.file, channel=args.channel, chunking=chunking)
     if args.formats:
         write_formats((args.out or Path(".")) / Path(args.file).name, document, formats)
     json.dump(document, sys.stdout, indent=1)
@@ -109,19 +101,12 @@ def batch_settings(args: argparse.Namespace):
     values.update(given)
     if not values.get("inputs") or not values.get("out"):
         raise UsageError("run needs INPUT... and -o OUT (or a job file that has them)")
-    engine, profile, precise = engine_settings(values)
-    overrides = decision_overrides(values, profile)
+    decision = decision_settings(values)
+    values = {k: v for k, v in values.items() if k not in DECISION_VALUE_KEYS}
     values["out"] = Path(values["out"])
     values["rebuild_manifest"] = bool(getattr(args, "rebuild_manifest", False))  # not a job key
     formats, chunking = output_settings(values)
-    return BatchSettings(
-        engine=engine,
-        profile=profile,
-        overrides=overrides | precise,
-        formats=formats,
-        chunking=chunking,
-        **values,
-    )
+    return BatchSettings(decision=decision, formats=formats, chunking=chunking, **values)
 
 
 @own_files
@@ -244,11 +229,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError(extra_hint("web", "serve")) from None
     if args.out is not None:
         require_manifest(args.out)
-    engine, profile, precise = engine_settings(vars(args).copy())
-    page = ("max_end_silence_time", "max_single_segment_time")  # the page's own controls
-    funasr = {k: v for k in FUNASR_KEYS if k not in page and (v := getattr(args, k)) is not None}
     settings = ServeSettings(
-        engine=engine,
+        decision=decision_settings(vars(args)),
         out=args.out,
         host=args.host,
         port=args.port,
@@ -256,11 +238,6 @@ def run_serve(args: argparse.Namespace) -> int:
         precision=args.precision or "int8",
         runtime=args.runtime or DEFAULT_RUNTIME,
         max_upload_mb=args.max_upload_mb,
-        max_end_silence_time=args.max_end_silence_time,
-        max_single_segment_time=args.max_single_segment_time,
-        profile=profile,
-        precise=precise,
-        funasr=funasr,
         logins=logins,
     )
     serve(settings)

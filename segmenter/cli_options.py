@@ -1,29 +1,25 @@
-"""The command line's shared options, and the settings assembled from them (or a job file):
-the model and decision options every model command takes (each decision option derived from its
-options field, rules.py), formats and ASR chunking, and the checks run before any file is
-touched (the engine's and runtime's packages)."""
+"""The command line's shared options, and the output settings assembled from them (or a job
+file): the model and decision options every model command takes (each decision option derived
+from its options field, rules.py; the decision itself is built by settings.decision_settings),
+formats and ASR chunking, and the checks run before any file is touched (the runtime's
+packages)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 from importlib.util import find_spec
-from typing import Any
 
 from .chunking import ChunkOptions
-from .engines import DEFAULT_ENGINE, ENGINES, check_available
-from .engines.model import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES, ModelError
-from .errors import (
-    UsageError,
-)
+from .engines import DEFAULT_ENGINE, ENGINES
+from .engines.model import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES
+from .errors import UsageError
 from .install import extra_hint
-from .profiles import PreciseOptions, default_profile, get_profile
-from .profiles.base import ProfileError
+from .profiles import PreciseOptions
 from .profiles.funasr_options import FunasrOptions
 from .profiles.precise import PRECISE
 from .rules import field_helps, plain
 from .settings import (
-    DECISION_KEYS,
     FUNASR_KEYS,
     NUMBERS,
     PRECISE_KEYS,
@@ -151,27 +147,6 @@ def precise_default(name: str) -> str:
     return ", ".join(f"{engine} {value}" for engine, value in values.items())
 
 
-def engine_settings(values: dict) -> tuple[str, str, dict[str, Any]]:
-    """The engine, the profile and its `--precise-*` settings from command-line or job values
-    (popped), checked before any file is touched: the engine's packages, the pair's fit."""
-    engine = values.pop("engine", None) or DEFAULT_ENGINE
-    try:
-        check_available(engine)
-    except ModelError as exc:
-        raise UsageError(f"--engine {engine}: {exc}") from None
-    profile = get_profile(values.pop("profile", None) or default_profile(engine))
-    try:
-        profile.check_engine(engine)
-    except ProfileError as exc:
-        raise UsageError(f"--profile {profile.name} --engine {engine}: {exc}") from None
-    given = {k: values.pop(k, None) for k in PRECISE_KEYS}
-    precise = {k.removeprefix("precise_"): v for k, v in given.items() if v is not None}
-    if precise and profile.name != "precise":
-        names = ", ".join("--" + k.replace("_", "-") for k in given if given[k] is not None)
-        raise UsageError(f"{names}: settings of the precise profile; add --profile precise")
-    return engine, profile.name, precise
-
-
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """Formats and ASR chunking, shared by `segment` and `run`."""
     parser.add_argument(
@@ -184,11 +159,17 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         help="split longer segments: chunks of at most SECONDS (>= 1), padding included",
     )
     parser.add_argument(
-        "--merge-for-asr",
-        type=parse_as("merge_for_asr"),
+        "--merge-for-asr-s",
+        type=parse_as("merge_for_asr_s"),
         metavar="SECONDS",
         help="merge neighbours into chunks of at most SECONDS (>= 1), padding included;"
         " longer segments are split",
+    )
+    parser.add_argument(  # the old spelling, still taken (scripts and cron lines use it)
+        "--merge-for-asr",
+        dest="merge_for_asr_s",
+        type=parse_as("merge_for_asr_s"),
+        help=argparse.SUPPRESS,
     )
     parser.add_argument(
         "--max-merge-gap-s",
@@ -234,19 +215,8 @@ def output_settings(values: dict) -> tuple[tuple[str, ...], ChunkOptions]:
         )
     chunking = ChunkOptions(
         max_segment_s=values.pop("max_segment_s", None),
-        merge_for_asr_s=values.pop("merge_for_asr", None),
+        merge_for_asr_s=values.pop("merge_for_asr_s", None),
         max_merge_gap_s=values.pop("max_merge_gap_s", None) or 1.0,
         pad_ms=values.pop("pad_ms", None) or 0,
     )
     return names, chunking
-
-
-def decision_overrides(values: dict, profile: str) -> dict[str, Any]:
-    """FunASR's decision settings given (popped from values); only funasr reads all of them."""
-    given = {k: values.pop(k, None) for k in DECISION_KEYS}
-    given = {k: v for k, v in given.items() if v is not None}
-    foreign = [k for k in given if k in FUNASR_KEYS]
-    if foreign and profile != "funasr":
-        names = ", ".join("--" + k.replace("_", "-") for k in foreign)
-        raise UsageError(f"{names}: settings of the funasr profile, not of --profile {profile}")
-    return given

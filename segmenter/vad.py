@@ -38,6 +38,7 @@ from .engines.silero import SileroEngine
 from .profiles import PROFILES, PreciseOptions, default_profile, get_profile, profile_of
 from .profiles.funasr_options import FunasrOptions, VadOptions
 from .segments import FileResult, Segment, segments_document
+from .settings import DecisionSettings
 
 
 class VadStream:
@@ -147,6 +148,7 @@ class Vad:
         runtime: str = DEFAULT_RUNTIME,
         profile: str | None = None,
         engine: str = DEFAULT_ENGINE,
+        settings: DecisionSettings | None = None,
         **overrides: Any,
     ) -> Vad:
         """Load a model (None: the bundled one; a folder; or a ModelScope id).
@@ -159,9 +161,16 @@ class Vad:
         `profile` is the decision used when a call names none ("funasr" or "precise"; None:
         funasr on the fsmn engine, precise on the others, which funasr cannot read);
         `overrides` replace that profile's settings (for funasr: from the model's config).
+        `settings` (a `DecisionSettings`) gives the engine, profile and overrides as one
+        object, as the command line builds it, instead of those keywords.
         """
-        vad = cls(resolve_model(model), precision, None, runtime, threads, profile, engine)
-        vad.defaults[vad.profile] = vad.settings(**overrides)
+        if settings is None:
+            settings = DecisionSettings(engine, profile, overrides)
+        elif profile is not None or engine != DEFAULT_ENGINE or overrides:
+            raise TypeError("Vad.load: give settings, or engine, profile and overrides; not both")
+        files = resolve_model(model)
+        vad = cls(files, precision, None, runtime, threads, settings.profile, settings.engine)
+        vad.defaults[vad.profile] = settings.resolve(files.config)
         return vad
 
     @property
@@ -340,6 +349,7 @@ def one_core_process() -> None:
 
 __all__ = [
     "SAMPLE_RATE",
+    "DecisionSettings",
     "FileResult",
     "FunasrOptions",
     "PreciseOptions",

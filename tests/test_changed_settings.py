@@ -12,6 +12,7 @@ import pytest
 from segmenter.batch.changed import changes
 from segmenter.batch.runner import BatchSettings
 from segmenter.profiles.precise import PreciseOptions
+from segmenter.settings import DecisionSettings
 
 from .test_batch import SEGMENTER, rows, run, unstamped
 from .test_gone import recording
@@ -106,7 +107,7 @@ def test_the_line_names_settings_as_options_and_keeps_short(tmp_path):
         out=tmp_path,
         clips=True,
         clip_pad_ms=200,
-        overrides={"max_end_silence_time": 500},
+        decision=DecisionSettings(overrides={"max_end_silence_time": 500}),
         formats=("json", "srt"),
     )
     assert changes(base.result_config(), other.result_config()) == [
@@ -115,13 +116,15 @@ def test_the_line_names_settings_as_options_and_keeps_short(tmp_path):
         "max_end_silence_time: 800 -> 500",
         "dynamic_silence: true -> false",  # a fixed end silence turns FunASR's schedule off
     ]
-    precise = BatchSettings(inputs=[], out=tmp_path, profile="precise")
+    precise = BatchSettings(inputs=[], out=tmp_path, decision=DecisionSettings(profile="precise"))
     tuned = BatchSettings(
         inputs=[],
         out=tmp_path,
-        profile="precise",
         precision="fp32",
-        overrides={"pad_ms": 60, "min_speech_ms": 50, "trim_db": 3.0, "enter_threshold": 0.6},
+        decision=DecisionSettings(
+            profile="precise",
+            overrides={"pad_ms": 60, "min_speech_ms": 50, "trim_db": 3.0, "enter_threshold": 0.6},
+        ),
     )
     shown = changes(precise.result_config(), tuned.result_config())
     pad = f"precise_pad_ms: {PreciseOptions().pad_ms} -> 60"  # from the default, whatever it is

@@ -12,6 +12,7 @@ from segmenter.batch.manifest import config_hash
 from segmenter.batch.runner import BatchSettings
 from segmenter.profiles.precise import precise_defaults
 from segmenter.segments import segments_of
+from segmenter.settings import DecisionSettings
 from segmenter.vad import Vad
 
 from .conftest import GOLDEN, REPO
@@ -107,7 +108,7 @@ def test_the_default_engines_config_hash_is_unchanged(tmp_path):
     assert config_hash(torch_int8.result_config()) == "8accc141d46fcd0b"
     assert config_hash(BatchSettings(inputs=[], out=tmp_path).result_config()) == "479b85aaa2f58a2b"
     hashes = {
-        config_hash(BatchSettings([], tmp_path, engine=e).result_config())
+        config_hash(BatchSettings([], tmp_path, decision=DecisionSettings(e)).result_config())
         for e in ("fsmn", "silero", "fusion")
     }
     assert len(hashes) == 3
@@ -150,7 +151,8 @@ def test_api_engine_at_load(silero):
 
 def test_serve_with_the_fusion_engine(fusion, tmp_path):
     web = pytest.importorskip("segmenter.views.web", reason="the web extra is not installed")
-    service = web.Service(web.ServeSettings(engine="fusion", profile="precise"), web.Engine(fusion))
+    settings = web.ServeSettings(decision=DecisionSettings("fusion", "precise"))
+    service = web.Service(settings, web.Engine(fusion))
     try:
         view = service.segment(CLIP, 0, 60, "precise")
         expected = [(s.start / 1000, s.end / 1000) for s in fusion.segments(CLIP)]

@@ -47,7 +47,7 @@ def test_merge_and_pad():
 
 
 def test_merge_for_asr_splits_long_segments_and_pads_within_the_limit():
-    """The issue's cases: a 58.83 s segment with --merge-for-asr 30, and [5000, 35000] padded."""
+    """The issue's cases: a 58.83 s segment with --merge-for-asr-s 30, and [5000, 35000] padded."""
     scores = np.full(9000, 0.9, np.float32)
     options = ChunkOptions(merge_for_asr_s=30, pad_ms=200)
     chunks = asr_chunks([Segment(1000, 59830)], scores, 90000, options)
@@ -57,7 +57,7 @@ def test_merge_for_asr_splits_long_segments_and_pads_within_the_limit():
 
 
 def test_document_with_merge_for_asr_cuts_long_speech_where_the_score_dips(vad_fp32):
-    """dev06 has 60 s segments (FunASR's maximum); merge-for-asr alone must split them too."""
+    """dev06 has 60 s segments (FunASR's maximum); --merge-for-asr-s alone must split them too."""
     path = GOLDEN / "dev06_densepink30db.flac"
     options = ChunkOptions(merge_for_asr_s=30, pad_ms=200)
     chunks = segments_of(vad_fp32.document(path, chunking=options))
@@ -154,7 +154,7 @@ def test_segment_command_writes_formats(tmp_path):
     sf.write(path, SPEECH, 16000)
     cmd = [SEGMENTER, "segment", "talk.wav", "--formats", "srt,csv,whisper", "-o", "o"]
     out = subprocess.run(
-        [*cmd, "--merge-for-asr", "30"], capture_output=True, text=True, cwd=tmp_path
+        [*cmd, "--merge-for-asr-s", "30"], capture_output=True, text=True, cwd=tmp_path
     )
     assert out.returncode == 0, out.stderr
     whisper = json.loads((tmp_path / "o" / "talk.wav.whisper.json").read_text())

@@ -363,13 +363,13 @@ def test_a_version_1_manifest_is_upgraded_and_its_finished_files_stay_done(tmp_p
     src = twenty_seconds(tmp_path / "in", "talk.wav")
     shutil.copy(src / "talk.wav", src / "old.wav")
     out = tmp_path / "out"
-    first = subprocess.run(
-        [SEGMENTER, "run", "in", "-o", "out", "--quiet", "--settle-seconds", "0", "--jobs", "1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [SEGMENTER, "run", "in", "-o", "out", "--quiet", "--settle-seconds", "0"]
+    command += ["--jobs", "1"]
+
+    def run_in_tmp() -> subprocess.CompletedProcess:  # relative paths: from tmp_path
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    first = run_in_tmp()  # the batch, as version 2 writes it
     assert first.returncode == 0, first.stderr
     written = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
     as_version_1(out, tmp_path)
@@ -379,13 +379,7 @@ def test_a_version_1_manifest_is_upgraded_and_its_finished_files_stay_done(tmp_p
     assert status.returncode == 0 and status.stdout.startswith("2 done, 0 failed"), status
     assert (out / "manifest.sqlite").read_bytes() == before  # read as it is
 
-    again = subprocess.run(
-        [SEGMENTER, "run", "in", "-o", "out", "--quiet", "--settle-seconds", "0", "--jobs", "1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = run_in_tmp()  # the same run on the version 1 manifest: the upgrade
     assert again.returncode == 0, again.stderr
     assert "files: 0 done, 1 already done, 0 failed, 1 gone" in again.stdout
     assert "settings differ" not in again.stderr

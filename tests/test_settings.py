@@ -35,7 +35,7 @@ BAD = [
     (["segment", "x.wav", "--max-segment-s", "-5"], "--max-segment-s", ">= 1"),
     (["segment", "x.wav", "--max-segment-s", "0.01"], "--max-segment-s", ">= 1"),
     (["segment", "x.wav", "--pad-ms", "-500"], "--pad-ms", "from 0 to 60000"),
-    (["segment", "x.wav", "--merge-for-asr", "0"], "--merge-for-asr", ">= 1"),
+    (["segment", "x.wav", "--merge-for-asr-s", "0"], "--merge-for-asr-s", ">= 1"),
     (["segment", "x.wav", "--max-merge-gap-s", "-1"], "--max-merge-gap-s", ">= 0"),
     (["segment", "x.wav", "--channel", "-1"], "--channel", ">= 0"),
     (["segment", "x.wav", "--max-single-segment-time", "30"], "--max-single-segment-time", "1000"),
@@ -62,7 +62,7 @@ def test_bad_number_is_refused_naming_option_and_range(args, option, accepted, t
 
 
 def test_padding_that_leaves_no_room_is_refused():
-    args = ["segment", "x.wav", "--merge-for-asr", "1", "--pad-ms", "400"]
+    args = ["segment", "x.wav", "--merge-for-asr-s", "1", "--pad-ms", "400"]
     assert refused(segmenter(*args), "--pad-ms", "1 s")
 
 

@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from segmenter.segments import Segment
+from segmenter.settings import DecisionSettings
 from segmenter.views import web
 from segmenter.views.report import read_batch, speech_spans
 from segmenter.writers import clip_name
@@ -90,16 +91,30 @@ def test_profile_control_reaches_the_engine(service, vad_fp32):
         assert [(r[1], r[2]) for r in rows] == [(s.start / 1000, s.end / 1000) for s in expected]
 
 
+def _control(page: gr.Blocks, elem_id: str):
+    return next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
 def test_serve_starts_with_the_profile_and_precise_settings_it_was_given():
-    settings = web.ServeSettings(
-        profile="precise", precise={"pad_ms": 0}, funasr={"lookahead_time_end_point": 300}
+    """One DecisionSettings: the model takes its profile's settings; the page's controls start
+    from the two they give per request, which the model itself keeps at their defaults."""
+    decision = DecisionSettings(
+        profile="precise", overrides={"pad_ms": 0, "max_single_segment_time": 30000}
     )
-    service = web.Service.start(settings)
+    service = web.Service.start(web.ServeSettings(decision=decision))
     assert service.engine.vad.settings("precise").pad_ms == 0
-    assert service.engine.vad.settings("funasr").lookahead_time_end_point == 300
     page = web.build(service)
-    radio = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "profile")
+    radio = _control(page, "profile")
     assert radio.value == "precise"
+    assert _control(page, "max-segment").value == 30
+    service.workspace.close()
+    fixed = {"lookahead_time_end_point": 300, "max_end_silence_time": 500}
+    service = web.Service.start(web.ServeSettings(decision=DecisionSettings(overrides=fixed)))
+    assert service.engine.vad.settings("funasr").lookahead_time_end_point == 300
+    assert service.engine.vad.settings("funasr").dynamic_silence  # the page's 0 keeps it
+    page = web.build(service)
+    assert _control(page, "profile").value == "funasr"
+    assert _control(page, "end-silence").value == 500
     service.workspace.close()
 
 

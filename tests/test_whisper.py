@@ -16,7 +16,7 @@ from bench.meetings import Gap, Meeting, compose, wer
 from . import blocks
 from .test_batch import SEGMENTER, run
 
-CHUNKING = ["--merge-for-asr", "30", "--pad-ms", "200"]
+CHUNKING = ["--merge-for-asr-s", "30", "--pad-ms", "200"]
 LINES = [  # voice, text; pauses of three seconds or more, so FunASR ends every turn
     ("en-us", "Good morning everyone, let us start with the budget review."),
     ("en-gb", "We moved most of the board meetings to the new server last week."),

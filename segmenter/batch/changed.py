@@ -25,7 +25,6 @@ from .notes import note
 log = logging.getLogger("segmenter.batch.changed")
 
 SHOWN = 4  # settings named in the line, then "and N more"
-CHUNKING_KEYS = {"merge_for_asr_s": "merge_for_asr"}  # ChunkOptions field -> option name
 
 # asks the user whether to go on, given the line; None where nobody can answer (not a terminal)
 Confirm = Callable[[str], bool]
@@ -110,8 +109,7 @@ def named(config: dict[str, Any]) -> tuple[dict[str, str], set[str]]:
     clips = config.get("clips")
     out["clips"] = f"pad {clips[0]} ms, rate {clips[1] or 'source'}" if clips else "off"
     out["formats"] = ",".join(config.get("formats") or [])
-    for key, value in (config.get("chunking") or {}).items():
-        out[CHUNKING_KEYS.get(key, key)] = value
+    out.update(config.get("chunking") or {})  # ChunkOptions' fields are the options' names
     prefix = "precise_" if profile == "precise" else ""
     options = set()
     for key, value in (config.get("options") or {}).items():

@@ -72,8 +72,8 @@ def run(settings: BatchSettings, confirm: Confirm | None = None) -> tuple[Summar
     check_roots([Path(item) for item in settings.inputs])  # before OUT is made for a typo
     check_out(out)
     check_outside([Path(item) for item in settings.inputs], out)
-    if settings.runtime == "onnx" and settings.engine != "silero":  # once here, not per worker
-        ensure_onnx(resolve_model(settings.model), settings.precision)
+    if settings.runtime == "onnx" and settings.decision.engine != "silero":
+        ensure_onnx(resolve_model(settings.model), settings.precision)  # once, not per worker
     with _out_disk(out), OutputLock(out), stop_on_signals(settings.stop_grace):
         handler = log_to(out / "segmenter.log")
         try:
@@ -105,7 +105,7 @@ def _with_workers(settings: BatchSettings) -> BatchSettings:
     """Without --jobs, as many workers as cores and memory allow, said in one line."""
     if settings.jobs is not None or settings.scheduler:  # a scheduler's cluster has its own
         return settings
-    choice = choose_workers(settings.engine, settings.runtime)
+    choice = choose_workers(settings.decision.engine, settings.runtime)
     note(choice.line)
     return replace(settings, jobs=choice.workers)
 

@@ -14,8 +14,8 @@ from typing import Any
 from ..chunking import ChunkOptions
 from ..engines import DEFAULT_ENGINE
 from ..engines.model import DEFAULT_RUNTIME, resolve_model
-from ..profiles import DEFAULT_PROFILE, default_profile, get_profile
-from ..settings import SettingError, check
+from ..profiles import DEFAULT_PROFILE
+from ..settings import DecisionSettings, SettingError, check
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,8 @@ class BatchSettings:
     precision: str = "int8"
     runtime: str = DEFAULT_RUNTIME  # onnx: no torch in the workers; or torch (its extra)
     model: str | None = None
-    engine: str = DEFAULT_ENGINE  # fsmn, silero or fusion; model/precision/runtime are FSMN's
-    profile: str | None = None  # the decision (None: the engine's default); `overrides` are
-    # its settings
-    overrides: dict[str, Any] = field(default_factory=dict)
+    # the engine (model/precision/runtime are FSMN's), the profile and its settings given
+    decision: DecisionSettings = field(default_factory=DecisionSettings)
     channel: int | None = None
     clips: bool = False
     clip_pad_ms: int = 0
@@ -55,30 +53,30 @@ class BatchSettings:
     def result_config(self) -> dict[str, Any]:
         """The settings that change a recording's outputs."""
         files = resolve_model(self.model)
-        profile = get_profile(self.profile or default_profile(self.engine))
-        options = profile.defaults(files.config, self.engine).with_overrides(**self.overrides)
+        engine, profile = self.decision.engine, self.decision.profile
         config = {
             "model": files.sha256,
             "precision": self.precision,
             "runtime": self.runtime,
-            "options": options.to_dict(),
+            "options": self.decision.resolve(files.config).to_dict(),
             "channel": self.channel,
             "clips": [self.clip_pad_ms, self.clip_rate] if self.clips else None,
             "formats": sorted(self.formats),
             "chunking": asdict(self.chunking),
         }
-        if profile.name != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
-            config["profile"] = profile.name
-        if self.engine != DEFAULT_ENGINE:  # likewise; the silero package's version counts
-            from importlib.metadata import version
+        if profile != DEFAULT_PROFILE:  # so the default's hash, and past batches, stand
+            config["profile"] = profile
+        if engine != DEFAULT_ENGINE:  # likewise; the shipped silero-vad graph's version counts
+            from ..engines.silero import UPSTREAM_VERSION  # (not the silero-vad package's: the
+            # plain install has none, and the engine never reads it)
 
-            config["engine"] = [self.engine, version("silero-vad")]
+            config["engine"] = [engine, UPSTREAM_VERSION]
         return config
 
     def __post_init__(self) -> None:
         """The numbers checked as on the command line (settings.py), for library callers."""
         numbers = ("jobs", "channel", "clip_pad_ms", "clip_rate", "settle_seconds", "stop_grace")
-        for name in (*numbers, "engine"):
+        for name in numbers:
             if getattr(self, name) is not None:
                 check(name, getattr(self, name))
         if self.scheduler and self.backend != "dask":

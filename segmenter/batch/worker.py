@@ -103,13 +103,14 @@ def segment_task(task: Task, settings: BatchSettings) -> TaskResult:
     if too_long:  # before any work: it could never be written
         return Failed(task.rel, too_long, _since(start))
     try:
-        vad = worker_vad(settings.model, settings.precision, settings.runtime, settings.engine)
+        decision = settings.decision
+        vad = worker_vad(settings.model, settings.precision, settings.runtime, decision.engine)
         document = vad.document(
             task.path,
             channel=settings.channel,
             chunking=settings.chunking,
-            profile=settings.profile,
-            **settings.overrides,
+            profile=decision.profile,
+            **decision.overrides,
         )
         clips = []
         if task.clips_dir:

@@ -38,7 +38,7 @@ def build(service: Service) -> gr.Blocks:
 
 
 def _file_tab(service: Service) -> None:
-    settings, options = service.settings, service.engine.vad.options
+    decision, options = service.settings.decision, service.engine.vad.options
     with gr.Row():
         audio = gr.Audio(
             sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio"
@@ -47,7 +47,7 @@ def _file_tab(service: Service) -> None:
             engine = service.engine.vad.engine.name
             profile = gr.Radio(
                 [name for name, p in PROFILES.items() if p.reads(engine)],
-                value=settings.profile,
+                value=decision.profile,
                 label="Profile",
                 info="funasr: FunASR's exact segments. precise: tight, separate segments.",
                 elem_id="profile",
@@ -55,7 +55,7 @@ def _file_tab(service: Service) -> None:
             end_silence = gr.Slider(
                 0,
                 3000,
-                value=settings.max_end_silence_time or 0,
+                value=decision.overrides.get("max_end_silence_time", 0),
                 step=50,
                 label="End silence (ms)",
                 info="funasr profile: silence that ends a segment; 0 keeps FunASR's schedule"
@@ -65,7 +65,10 @@ def _file_tab(service: Service) -> None:
             max_segment = gr.Slider(
                 1,
                 120,
-                value=(settings.max_single_segment_time or options.max_single_segment_time) / 1000,
+                value=decision.overrides.get(
+                    "max_single_segment_time", options.max_single_segment_time
+                )
+                / 1000,
                 step=1,
                 label="Maximum segment (s)",
                 info="Longer speech is cut into segments of at most this length.",

@@ -19,6 +19,7 @@ What a client can make the server read, store or delete is bounded here, not by 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import shutil
 import signal
@@ -36,11 +37,11 @@ from fastapi import FastAPI
 
 from ..audio import AudioError
 from ..batch.manifest import FileRow
-from ..engines import DEFAULT_ENGINE
 from ..engines.model import DEFAULT_RUNTIME
 from ..names import shown
 from ..profiles import DEFAULT_PROFILE
 from ..segments import Segment, segments_of
+from ..settings import DecisionSettings
 from ..vad import Vad, steady_allocator
 from ..writers import clips_folder, find_clip, write_clips, write_formats
 from .page import ENGINE_LABELS, TABLE_HEADERS, build  # noqa: F401 - importable here too
@@ -58,6 +59,9 @@ from .uploads import (  # noqa: F401 - the guards, importable from here as befor
 )
 
 SWEEP_REQUESTS_S = 300  # our request folders, copied by Gradio as the request ends
+# settings the page's controls give with each request (ms, FunASR's names); the model's own
+# stay without them, so the end silence control's 0 keeps FunASR's schedule
+PAGE_CONTROLS = ("max_end_silence_time", "max_single_segment_time")
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,10 @@ class ServeSettings:
     model: str | None = None
     precision: str = "int8"
     runtime: str = DEFAULT_RUNTIME
-    engine: str = DEFAULT_ENGINE
+    # the engine, the page's starting profile and its settings; the page's two controls (end
+    # silence, longest segment) start from theirs, and a request's values replace them
+    decision: DecisionSettings = field(default_factory=DecisionSettings)
     max_upload_mb: float = 200.0
-    max_end_silence_time: int | None = None  # the page's starting values (ms, FunASR's names)
-    max_single_segment_time: int | None = None
-    profile: str = DEFAULT_PROFILE  # the page's starting profile
-    precise: dict[str, Any] = field(default_factory=dict)  # the precise profile's settings
-    funasr: dict[str, Any] = field(default_factory=dict)  # funasr's, but the page's two controls
     logins: tuple[tuple[str, str], ...] = ()  # (user, password) pairs; none: no login asked
 
 
@@ -131,14 +132,14 @@ class Service:
     @classmethod
     def start(cls, settings: ServeSettings) -> Service:
         """Load the server's one model, with the profiles' settings it was given."""
+        decision = settings.decision
+        own = {k: v for k, v in decision.overrides.items() if k not in PAGE_CONTROLS}
         vad = Vad.load(
             settings.model,
             precision=settings.precision,
             runtime=settings.runtime,
-            engine=settings.engine,
+            settings=dataclasses.replace(decision, overrides=own),
         )
-        vad.defaults["precise"] = vad.settings("precise", **settings.precise)
-        vad.defaults["funasr"] = vad.settings("funasr", **settings.funasr)
         return cls(settings, Engine(vad))
 
     # -- File tab ----------------------------------------------------------------------------
