@@ -1,10 +1,13 @@
-"""Decode speed of the same 60-minute recording in four formats, and decoding's share of the run.
+"""Audio decoding: the same 60-minute recording in four formats, and decoding's share of the run.
 
-usage: python bench/audio.py [--audio FILE]
+usage: python bench/audio.py [--audio FILE] [--markdown PATH]
 
-One core (OMP/MKL threads 1). FILE defaults to bench/data/long60.wav, made by bench/engine.py.
-Each format is decoded to 16 kHz mono blocks by segmenter's reader; then the whole pipeline
-(decode, features, network, decision; INT8) runs on the same file to show what share decoding is.
+One core (OMP/MKL threads 1). FILE defaults to bench/data/long60.wav, made by bench/engine.py;
+ffmpeg makes the other formats from it once (48 kHz FLAC stereo, 44.1 kHz MP3 stereo at 128k,
+M4A with AAC at 96k). Each format is decoded to 16 kHz mono blocks by segmenter's reader
+(`segmenter.audio.open_audio`), timed once; then the whole pipeline (decode, features, network,
+decision; INT8 on the default runtime, one thread) runs on the same file, timed once, to show
+what share decoding is. Wall seconds of single runs: on a loaded machine they move.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import pages  # noqa: E402  (bench/pages.py, same folder)
 from engine import long_recording  # noqa: E402  (bench/engine.py, same folder)
 
 from segmenter.audio import open_audio  # noqa: E402
@@ -48,7 +52,14 @@ def decode_seconds(path: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--audio", type=Path)
-    wav = ap.parse_args().audio or long_recording()
+    pages.add_argument(ap)
+    args = ap.parse_args()
+    with pages.page(args.markdown, __doc__):
+        measure(args.audio or long_recording())
+
+
+def measure(wav: Path) -> None:
+    """Decode each format, then run the pipeline on it; print the table."""
     files = {"16 kHz WAV mono": wav}
     files.update({name: convert(wav, sfx, args) for name, (sfx, args) in FORMATS.items()})
     with open_audio(wav) as audio:

@@ -1,7 +1,10 @@
-"""Fuzz the decoders: random mutations of a short sample in each format, each decoded by segmenter's
-reader in a child process that a timeout watches.
+"""Fuzzing the decoders: damaged WAV, FLAC, Ogg, MP3 and M4A files, each decoded in a watched child.
+
+segmenter's reader (`segmenter.audio.open_audio`) decodes each case in a child process that a
+timeout watches.
 
 usage: python bench/fuzz.py [--cases 5000] [--seed 24] [--timeout 60] [--formats wav,flac,...]
+                            [--markdown PATH]
 
 Each case is one format's sample (3 s, made from samples/ with ffmpeg) with one to four mutations
 drawn from a seeded generator: bit flips, bytes overwritten with boundary values (0, 0xFF, 0x7F,
@@ -30,6 +33,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script: the repo's top too
+from bench import pages  # noqa: E402  (--markdown PATH: the output as a docs page)
 
 SAMPLES = Path(__file__).parents[1] / "samples"
 # format: (source in samples/, ffmpeg options that make a 3 s sample of it)
@@ -264,10 +270,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds a case may take")
     ap.add_argument("--formats", default=",".join(FORMATS))
     ap.add_argument("--keep", type=Path, help="folder to keep the cases that hang or crash")
+    pages.add_argument(ap)
     args = ap.parse_args()
     formats = args.formats.split(",")
-    counts = run(args.cases, args.seed, args.timeout, formats, args.keep)
-    print(report(counts, args.seed, formats))
+    with pages.page(args.markdown, __doc__):
+        counts = run(args.cases, args.seed, args.timeout, formats, args.keep)
+        print(report(counts, args.seed, formats))
     sys.exit(1 if counts.tracebacks or counts.hangs or counts.multiline else 0)
 
 

@@ -1,14 +1,23 @@
-"""INT8 accuracy: the default dynamic INT8 beside two variants, and how far INT8 moves the score.
+"""INT8 against FP32 and FunASR: boundaries, segment counts, F1 and the score drift, per runtime.
 
 usage: python bench/int8.py [--val DIR]
-       python bench/int8.py --runtimes    # INT8 on torch and onnxruntime: agreement and F1
+       python bench/int8.py --runtimes [--schemes]  # INT8 on torch and onnxruntime
+       [--markdown PATH]
 
-Share of segment boundaries within 10 ms of FunASR's (golden set, tests/data/golden) and of
-segmenter FP32's (a validation set: DIR, else 14 x 90 s made once in bench/data/val with the
-devset tool and seed 4242), with the files whose segment count differs. Variants: 8-bit
-activations over the full range (reduce_range off) with 7- or 6-bit symmetric per-channel weights,
-so AVX2's u8 x s8 pairs cannot saturate. Then the score drift: how much INT8 moves the per-frame
-speech score, and what share of frames an FP32 re-check of near-threshold frames would redo
+--runtimes: what INT8 costs on each runtime (torch, onnxruntime; the default is marked), on the
+golden set (tests/data/golden, 12 files), ../shared/devset (synthetic) and ../shared/realset
+(real clips): the share of INT8's segment boundaries within 10 ms of FunASR 1.4.16's and of the
+same runtime's FP32 (files whose segment count differs are left out and counted), and frame F1
+against the ground-truth RTTMs, FP32's beside INT8's. One thread; every model runs in this
+process.
+
+Without --runtimes (or with --schemes as well): torch's dynamic INT8 beside two variants. Share
+of segment boundaries within 10 ms of FunASR's (golden set) and of segmenter FP32's (a
+validation set: DIR, else 14 x 90 s made once in bench/data/val with the devset tool and seed
+4242), with the files whose segment count differs. Variants: 8-bit activations over the full
+range (reduce_range off) with 7- or 6-bit symmetric per-channel weights, so AVX2's u8 x s8 pairs
+cannot saturate. Then the score drift: how much torch's INT8 moves the per-frame speech score on
+the golden set, and what share of frames an FP32 re-check of near-threshold frames would redo
 (each run of such frames plus the network's left context).
 """
 
@@ -18,13 +27,15 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pages  # bench/pages.py, same folder: --markdown PATH writes the output as a docs page
 import torch
 from torch import nn
 
-from segmenter.engines.model import PRECISIONS
+from segmenter.engines.model import DEFAULT_RUNTIME, PRECISIONS
 from segmenter.toolkit.evaluation import Score, read_rttm, score
 from segmenter.vad import Vad
 
@@ -126,7 +137,8 @@ def runtimes_table() -> None:
             fp32 = {p: boundaries(vads[(runtime, "fp32")], p) for p in paths}
             int8 = vads[(runtime, "int8")]
             f1 = [f1_of(vads[(runtime, p)], paths) for p in PRECISIONS[::-1]]
-            print(f"| {name}, {len(paths)} files | {runtime} | {agreement(int8, funasr)} |", end="")
+            label = f"{runtime} (default)" if runtime == DEFAULT_RUNTIME else runtime
+            print(f"| {name}, {len(paths)} files | {label} | {agreement(int8, funasr)} |", end="")
             print(f" {agreement(int8, fp32)} | {f1[0]:.4f} | {f1[1]:.4f} |")
 
 
@@ -143,18 +155,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--val", type=Path, help="validation recordings (*.wav)")
     ap.add_argument("--runtimes", action="store_true", help="INT8 on torch and onnxruntime")
+    ap.add_argument("--schemes", action="store_true", help="with --runtimes: the schemes too")
+    pages.add_argument(ap)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if args.runtimes:
-        runtimes_table()
-        return
+    with pages.page(args.markdown, __doc__):
+        began = time.perf_counter()
+        if args.runtimes:
+            runtimes_table()
+            print(f"\nthe table above: {time.perf_counter() - began:.0f} s wall\n")
+        if args.schemes or not args.runtimes:
+            began = time.perf_counter()
+            schemes_tables(args.val)
+            print(f"\nthe tables above: {time.perf_counter() - began:.0f} s wall")
+
+
+def schemes_tables(val_folder: Path | None) -> None:
+    """torch's dynamic INT8 and the two wide-activation variants against FunASR (golden) and
+    FP32 (validation set); then the score drift and what an FP32 re-check would cost."""
     golden = sorted(p for p in GOLDEN.iterdir() if p.suffix in (".flac", ".wav"))
     fp32 = Vad.load(precision="fp32", runtime="torch")  # the variants below are torch modules
     funasr = {
         p: sum(json.loads(p.with_suffix(".funasr.json").read_text())["segments_ms"], [])
         for p in golden
     }
-    val = {p: boundaries(fp32, p) for p in validation_set(args.val)}
+    val = {p: boundaries(fp32, p) for p in validation_set(val_folder)}
     print("| INT8 scheme | golden, within 10 ms of FunASR | validation, within 10 ms of FP32 |")
     print("| --- | --- | --- |")
     runs = {"dynamic, per-channel (torch)": Vad.load(precision="int8", runtime="torch")}

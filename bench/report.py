@@ -1,8 +1,11 @@
-"""report.html at scale: writing it, its size, and headless Chromium loading it, for synthetic
-output folders of 100, 1,000 and 10,000 recordings; beside it, pandas' DataFrame.to_html of the
-same file list (no timelines), the plain-table peer.
+"""report.html at scale: writing it, its size, and Chromium loading it, beside pandas' to_html.
 
-usage: python bench/report.py [--sizes 100 1000 10000]
+usage: python bench/report.py [--sizes 100 1000 10000] [--markdown PATH]
+
+For synthetic output folders of 100, 1,000 and 10,000 recordings: `write_report`'s time, the
+report's size and headless Chromium's time from navigation to the second frame painted after
+the load event; beside it, pandas' DataFrame.to_html of the same file list (no timelines), the
+plain-table peer, written and loaded the same way.
 
 Each folder (made once under bench/data/report-N/) has a real manifest and a real JSON document
 per finished recording: 97% done, 2% failed, 1% still to do; lengths log-uniform from 1 minute
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pages  # bench/pages.py, same folder: --markdown PATH writes the output as a docs page
 import pandas as pd
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -128,9 +132,16 @@ def load_seconds(driver: webdriver.Chrome, page: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
-    sizes = parser.parse_args().sizes
+    pages.add_argument(parser)
+    args = parser.parse_args()
+    with pages.page(args.markdown, __doc__):
+        measure(args.sizes)
+
+
+def measure(sizes: list[int]) -> None:
+    """Each size's row: the report and pandas' table, written and loaded."""
     driver = browser()
     print(
         "| files | segments | write s | report MB | Chromium load s "

