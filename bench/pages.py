@@ -98,14 +98,15 @@ def memory() -> str:
 
 
 def commit() -> str:
-    """The checkout's commit, short, with "+ changes" when tracked files differ from it."""
+    """The checkout's commit, short, with "+ changes" when tracked files other than the docs
+    differ from it (pages just written by other benches change nothing that is measured)."""
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     head = git("rev-parse", "--short=10", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs")
     return f"{head} + changes" if dirty else head
 
 

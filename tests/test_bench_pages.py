@@ -58,6 +58,26 @@ def test_the_page_has_the_method_and_each_table_its_provenance(tmp_path, capsys,
     assert "| 0 | 1.0 |\n\nafter table 0\n" in text  # a paragraph after a table stands apart
 
 
+def test_changes_count_outside_the_docs_only(tmp_path, monkeypatch):
+    """A page written by another bench (docs/) leaves the commit clean; code that differs
+    from the commit is "+ changes"."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    monkeypatch.setattr(pages, "ROOT", tmp_path)
+    (tmp_path / "docs" / "page.md").write_text("new\n")
+    assert not pages.commit().endswith("+ changes")
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert pages.commit().endswith("+ changes")
+
+
 def test_without_markdown_nothing_is_written(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     bench(None)
