@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import pages  # bench/pages.py, same folder
 import soundfile as sf
-from engine import ONE_THREAD, long_recording  # bench/engine.py, same folder
+from engine import ONE_THREAD, funasr_python, long_recording  # bench/engine.py, same folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
@@ -208,16 +208,6 @@ for _ in range(repeat):
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"load": load, "best": min(times), "segments": len(found), "rss_mb": peak}))
 """
-
-
-def funasr_python(given: str | None) -> str | None:
-    """The Python that has FunASR: given, $FUNASR_PYTHON, bench/data/funasr-venv, or this one."""
-    candidates = [given, os.environ.get("FUNASR_PYTHON"), DATA / "funasr-venv" / "bin" / "python"]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return str(candidate)
-    probe = subprocess.run([sys.executable, "-c", "import funasr"], capture_output=True)
-    return sys.executable if probe.returncode == 0 else None
 
 
 def measure(config: Configuration, audio: Path, args: argparse.Namespace) -> dict | str:
