@@ -135,31 +135,34 @@ class Row:
         return f"| {self.name} | " + " | ".join(cells) + " |"
 
 
-def recordings(minutes: float) -> list[Path]:
-    """The bench recordings for `minutes` in all, made on first use (files of about 4 min)."""
+def made_once(minutes: float, folder: str, name: str, make) -> list[Path]:
+    """`minutes` of audio in files of about FILE_MINUTES under DATA/folder, file k (`name`k.wav)
+    written by `make(seconds, k).write(path)` the first time it is asked for."""
     count = max(1, round(minutes / FILE_MINUTES))
-    folder = DATA / f"{minutes:g}min"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"meeting{k}.wav" for k in range(count)]
+    (DATA / folder).mkdir(parents=True, exist_ok=True)
+    paths = [DATA / folder / f"{name}{k}.wav" for k in range(count)]
     for k, path in enumerate(paths):
         if not path.exists():
-            meeting(60 * minutes / count, seed=100 + k).write(path)
+            make(60 * minutes / count, k).write(path)
     return paths
+
+
+def recordings(minutes: float) -> list[Path]:
+    """The bench recordings for `minutes` in all, made on first use (files of about 4 min)."""
+    make = lambda seconds, k: meeting(seconds, seed=100 + k)  # noqa: E731
+    return made_once(minutes, f"{minutes:g}min", "meeting", make)
 
 
 def farfield_recordings(minutes: float) -> list[Path]:
     """Far-field meetings for `minutes` in all (files of about 4 min), their turns' words known,
     made on first use."""
-    count = max(1, round(minutes / FILE_MINUTES))
-    folder = DATA / f"far{minutes:g}min"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"far{k}.wav" for k in range(count)]
-    for k, path in enumerate(paths):
-        if not path.exists():
-            samples, labels, _ = make_meeting(60 * minutes / count, 700 + k, real=None)
-            turns = tuple(Turn(a / RATE, b / RATE, text) for a, b, _, text in sorted(labels))
-            Meeting(samples, turns).write(path)
-    return paths
+
+    def far_meeting(seconds: float, k: int) -> Meeting:
+        samples, labels, _ = make_meeting(seconds, 700 + k, real=None)
+        turns = tuple(Turn(a / RATE, b / RATE, text) for a, b, _, text in sorted(labels))
+        return Meeting(samples, turns)
+
+    return made_once(minutes, f"far{minutes:g}min", "far", far_meeting)
 
 
 def transcribe(model: WhisperModel, path: Path, **options) -> tuple[list, float]:
